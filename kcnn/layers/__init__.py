@@ -6,7 +6,7 @@ written with ``keras.ops``, and runs under float32, mixed_float16, mixed_bfloat1
 
 import importlib
 
-_MODULES = ("normalization", "inception", "residual", "position_bias", "activations",
+_MODULES = ("lenet", "normalization", "inception", "residual", "position_bias", "activations",
             "pooling", "augmentation")
 __all__ = []
 
@@ -20,3 +20,7 @@ for _module in _MODULES:
     for _name in getattr(_m, "__all__", ()):
         globals()[_name] = getattr(_m, _name)
         __all__.append(_name)
+
+from kcnn import activations as _activations  # noqa: E402
+
+_activations.CUSTOM.setdefault("lecun_tanh", globals()["lecun_tanh"])
