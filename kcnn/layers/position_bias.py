@@ -1,0 +1,38 @@
+"""A bias with a separate value for every position of a feature map."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+__all__ = ["PositionBias"]
+
+
+@keras.saving.register_keras_serializable(package="kcnn")
+class PositionBias(keras.layers.Layer):
+    """Adds a trainable bias of the input's full shape (per position and channel).
+
+    The final layer of AlphaGo's policy network "convolves 1 filter of kernel size 1x1 with
+    stride 1, with a different bias for each position" (Silver et al., Nature 529, 2016,
+    Methods): a bias-free 1x1 convolution followed by ``PositionBias`` on its 19x19x1 output
+    (361 parameters).
+
+    Args:
+        **kwargs: base layer arguments (``name``, ``dtype``).
+
+    Input shape: ``(batch, *dims)`` with every dimension after the batch known.
+    Output shape: the input shape.
+    """
+
+    def build(self, input_shape):
+        shape = tuple(input_shape[1:])
+        if any(d is None for d in shape):
+            raise ValueError("PositionBias needs every non-batch dimension to be known. "
+                             f"Received: input_shape={tuple(input_shape)}")
+        self.bias = self.add_weight(name="bias", shape=shape, initializer="zeros")
+
+    def call(self, inputs):
+        return inputs + ops.cast(self.bias, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
