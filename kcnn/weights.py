@@ -108,7 +108,8 @@ def load_weights(model, path):
                         f"no pretrained weights). Received: weights={path!r}")
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise ValueError(f"`weights` file not found. Received: weights={path!r}")
+        raise ValueError("`weights` must be the path of a file saved from a kcnn model (kcnn "
+                         f"ships no pretrained weights); no such file. Received: weights={path!r}")
     if path.endswith(".keras"):
         _load_keras_file(model, path)
     elif path.endswith(".weights.h5"):
