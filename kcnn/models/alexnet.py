@@ -73,7 +73,7 @@ def _conv_stage(x, *, filters, kernel_size, strides, padding, groups, name, norm
 
 
 @register_model(family="alexnet", paper=PAPER, input_shape=(227, 227, 3), params=62_378_344,
-                recipe="alexnet_imagenet", preprocessing="alexnet",
+                recipe="alexnet_imagenet", preprocessing="imagenet_mean",
                 feature_layers=("pool1", "pool2", "conv5", "pool5"))
 def alexnet(*, input_shape=None, num_classes=1000, include_top=True, pooling=None,
             classifier_activation="softmax", dropout=0.5, groups=1, lrn="paper",

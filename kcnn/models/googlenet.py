@@ -92,7 +92,8 @@ def _aux_head(x, *, prefix, num_classes, classifier_activation, dropout, width):
 
 
 @register_model(family="googlenet", paper=PAPER, input_shape=(224, 224, 3),
-                params=6_998_552, recipe="googlenet_imagenet", preprocessing="googlenet",
+                params=6_998_552, recipe="googlenet_imagenet",
+                preprocessing="imagenet_mean",
                 feature_layers=("conv2_norm2", "inception3b", "inception4e", "inception5b"))
 def googlenet(*, input_shape=None, num_classes=1000, include_top=True, pooling=None,
               classifier_activation="softmax", dropout=0.4, aux_logits=False,

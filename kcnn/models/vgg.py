@@ -99,7 +99,8 @@ def vgg(depth, *, input_shape=None, num_classes=1000, include_top=True, pooling=
 
 def _spec(params):
     return dict(family="vgg", paper=PAPER, input_shape=(224, 224, 3), params=params,
-                recipe="vgg_imagenet", preprocessing="vgg", feature_layers=FEATURE_LAYERS)
+                recipe="vgg_imagenet", preprocessing="imagenet_mean",
+                feature_layers=FEATURE_LAYERS)
 
 
 @register_model(**_spec(132_863_336))
