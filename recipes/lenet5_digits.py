@@ -1,0 +1,106 @@
+"""LeNet-5 on the handwritten digits bundled with scikit-learn: the offline main job.
+
+    python recipes/lenet5_digits.py            # or: kcnn train lenet5_digits
+
+Trains the modern form of LeNet-5 (``lenet5_modern``: ReLU, max pooling, full C3, softmax
+output; ``--model lenet5`` trains the 1998 form) on the 1,797 8x8 digits upscaled to the
+paper's 32x32 input, with the fixed stratified 80/20 split of seed 0 (1,437 training and
+360 test images; the test fifth is never seen in training). Inputs are normalised as in the
+paper (background -0.1, ink 1.175, LeCun et al. 1998 section II.A). Training images get
+small random shifts and rotations (Keras preprocessing layers in the ``tf.data`` map).
+
+The paper trained with stochastic diagonal Levenberg-Marquardt for 20 passes; this recipe
+uses Adam with cosine decay, which reaches about 99% held-out accuracy in well under a
+minute on a 2-core CPU. The run folder ``runs/lenet5_digits`` holds the model and the
+training curves.
+"""
+
+import sys
+
+import keras
+
+import kcnn
+from kcnn import training
+from kcnn.data import pipelines, synthetic
+
+
+def data(cfg):
+    from kcnn.preprocessing import preprocess_input
+
+    size = cfg.image_size
+    if cfg.smoke:
+        x, y = synthetic.images(64, (size, size, 1), 10, seed=cfg.seed)
+        (x_train, y_train), (x_test, y_test) = (x[:48], y[:48]), (x[48:], y[48:])
+        description = "generated digits (smoke)"
+    else:
+        (x_train, y_train), (x_test, y_test) = kcnn.data.load_digits(
+            image_size=size, test_fraction=cfg.test_fraction, seed=cfg.split_seed)
+        description = (f"sklearn digits at {size}x{size}, {len(x_train)} train / "
+                       f"{len(x_test)} test (stratified, seed {cfg.split_seed})")
+
+    def preprocess(images):
+        return preprocess_input(images, "lenet")
+
+    augment = None
+    if cfg.max_shift or cfg.max_rotation:
+        augment = pipelines.shift_rotate(max_shift=cfg.max_shift,
+                                         max_rotation=cfg.max_rotation, seed=cfg.seed)
+    train = pipelines.from_arrays(x_train, y_train, batch_size=cfg.batch_size, shuffle=True,
+                                  augment=augment, preprocess=preprocess, seed=cfg.seed)
+    test = pipelines.from_arrays(x_test, y_test, batch_size=256, preprocess=preprocess)
+    return training.Data(train=train, test=test, num_classes=10, input_shape=(size, size, 1),
+                         train_size=len(x_train), test_size=len(x_test),
+                         description=description)
+
+
+def model(cfg, data):
+    kwargs = {"input_shape": data.input_shape, "num_classes": data.num_classes}
+    if cfg.model == "lenet5_modern":
+        kwargs["dropout"] = cfg.dropout
+    return kcnn.build(cfg.model, **kwargs)
+
+
+def compile(cfg, data):
+    steps = cfg.steps_per_epoch or -(-data.train_size // cfg.batch_size)
+    lr = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=cfg.epochs * steps,
+                                                alpha=0.01)
+    return {"optimizer": keras.optimizers.Adam(lr),
+            "loss": keras.losses.SparseCategoricalCrossentropy(),
+            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+
+
+RECIPE = training.Recipe(
+    name="lenet5_digits",
+    description=__doc__.split("\n\n")[0],
+    defaults={
+        "model": "lenet5_modern",
+        "epochs": 30,
+        "batch_size": 32,
+        "lr": 2e-3,
+        "dropout": 0.0,
+        "max_shift": 0.1,
+        "max_rotation": 10.0,
+        "image_size": 32,
+        "test_fraction": 0.2,
+        "split_seed": 0,
+    },
+    help={"model": "lenet5_modern or lenet5 (the 1998 form)",
+          "lr": "Adam's initial learning rate (cosine decay to 1% of it)",
+          "dropout": "dropout before the classifier (lenet5_modern)",
+          "max_shift": "largest random shift, fraction of the side",
+          "max_rotation": "largest random rotation in degrees",
+          "image_size": "side of the upscaled images",
+          "test_fraction": "held-out share of each class",
+          "split_seed": "seed of the stratified split"},
+    choices={"model": ("lenet5_modern", "lenet5")},
+    data=data, model=model, compile=compile,
+    smoke={"epochs": 1, "steps_per_epoch": 2, "batch_size": 8},
+)
+
+
+def main(argv=None):
+    return RECIPE.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
