@@ -217,8 +217,18 @@ def _merge(state, batch):
     return n, mean, m2
 
 
+def _check_rgb(shape):
+    if len(shape) == 0 or shape[-1] != 3:
+        raise ValueError("compute_rgb_pca expects images with 3 (RGB) channels, last. "
+                         f"Received: shape={tuple(shape)}")
+
+
 def _numpy_stats(pixels):
-    pixels = np.asarray(pixels, dtype=np.float64).reshape(-1, 3)
+    pixels = np.asarray(pixels, dtype=np.float64)
+    _check_rgb(pixels.shape)
+    pixels = pixels.reshape(-1, 3)
+    if len(pixels) == 0:
+        return 0.0, np.zeros(3), np.zeros((3, 3))
     mean = pixels.mean(axis=0)
     centred = pixels - mean
     return float(len(pixels)), mean, centred.T @ centred
@@ -271,20 +281,20 @@ def compute_rgb_pca(data, *, chunk_size=65536):
 
     check_int("chunk_size", chunk_size, minimum=1)
     if isinstance(data, tf.data.Dataset):
+        _check_rgb(_images_of(data.element_spec).shape)
         stats = data.map(lambda *e: _tf_stats(_images_of(e[0] if len(e) == 1 else e)),
                          num_parallel_calls=tf.data.AUTOTUNE)
         batches = ((float(n), m, m2) for n, m, m2 in stats.as_numpy_iterator())
     elif isinstance(data, np.ndarray) or tf.is_tensor(data):
-        pixels = np.asarray(data).reshape(-1, np.asarray(data).shape[-1])
+        pixels = np.asarray(data)
+        _check_rgb(pixels.shape)
+        pixels = pixels.reshape(-1, 3)
         batches = (_numpy_stats(pixels[i:i + chunk_size])
                    for i in range(0, len(pixels), chunk_size))
     else:
         batches = (_numpy_stats(_images_of(e)) for e in data)
     state = None
     for batch in batches:
-        if np.asarray(batch[1]).shape != (3,):
-            raise ValueError("compute_rgb_pca expects images with 3 (RGB) channels. "
-                             f"Received: channels={np.asarray(batch[1]).shape}")
         if batch[0] > 0:
             state = _merge(state, batch)
     if state is None or state[0] < 2:
