@@ -1,0 +1,39 @@
+"""Hyperparameter sweeps over the classic networks with keras-tuner.
+
+Search spaces (``convnet``, ``resnet``, ``vgg``, ``googlenet``, ``alphago_policy``) call
+kcnn's builders and declare each hyperparameter once with the paper's value as default;
+per-stage and per-layer hyperparameters sit in conditional scopes. Any hyperparameter can be
+fixed or narrowed with ``overrides`` (``--set`` on the command line). :func:`search` runs
+keras-tuner's random, grid, Bayesian or Hyperband tuner with kcnn's fixes (see
+:mod:`kcnn.tuning.tuners`), resumes interrupted sweeps, and writes a ranked table, a plot and
+the retrained best model into one folder::
+
+    import kcnn.tuning
+    from kcnn.tuning import Range
+
+    result = kcnn.tuning.search(
+        "convnet", "digits", tuner="bayesian", max_trials=20, epochs=5,
+        output="runs/digits", image_size=16,
+        overrides={"num_stages": Range(1, 3), "filters": [8, 16, 32], "dense_layers": 1})
+    result.best, result.best_model_path
+
+The same from the command line: ``kcnn tune convnet --data digits --image-size 16
+--tuner bayesian --max-trials 20 --epochs 5 --output runs/digits --set num_stages=1:3
+--set filters=8,16,32 --set dense_layers=1``.
+"""
+
+from kcnn.tuning.cli import cli_main
+from kcnn.tuning.data import SweepData, load_data
+from kcnn.tuning.hparams import Range, describe_space, parse_overrides
+from kcnn.tuning.spaces import (SPACES, AlphaGoPolicySpace, ConvNetSpace, GoogLeNetSpace,
+                                ResNetSpace, SearchSpace, VGGSpace, get_space, list_spaces,
+                                model_structure)
+from kcnn.tuning.sweep import SweepResult, search
+from kcnn.tuning.tuners import (TUNERS, SweepTuner, hyperband_trials_per_iteration,
+                                make_tuner, median_stop)
+
+__all__ = ["search", "SweepResult", "get_space", "list_spaces", "SPACES", "SearchSpace",
+           "ConvNetSpace", "ResNetSpace", "VGGSpace", "GoogLeNetSpace", "AlphaGoPolicySpace",
+           "Range", "parse_overrides", "describe_space", "make_tuner", "SweepTuner",
+           "TUNERS", "median_stop", "hyperband_trials_per_iteration", "SweepData",
+           "load_data", "model_structure", "cli_main"]
