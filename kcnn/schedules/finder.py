@@ -57,8 +57,11 @@ class LRFinderResult:
         ax.set_xscale("log")
         finite = self.smoothed_losses[np.isfinite(self.smoothed_losses)]
         if finite.size:
-            low, high = float(finite.min()), float(finite[0])
-            ax.set_ylim(low - 0.1 * abs(high - low) - 1e-12, high + 0.5 * abs(high - low) + 1e-12)
+            # Show the smoothed curve up to its minimum in full; the divergence is cut off.
+            low = float(finite.min())
+            high = float(finite[:int(np.argmin(finite)) + 1].max())
+            margin = 0.1 * (high - low) + 1e-12
+            ax.set_ylim(low - margin, high + margin)
         ax.set_xlabel("learning rate")
         ax.set_ylabel("training loss")
         ax.set_title("Learning-rate range test")

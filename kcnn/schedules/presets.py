@@ -37,8 +37,9 @@ class Preset:
     Attributes:
         name: preset name.
         paper: reference and section the numbers come from.
-        learning_rate: initial rate (the paper's, linearly scaled to ``batch_size``); create
-            the optimizer with this float and let ``callbacks`` drive it.
+        learning_rate: initial rate (the paper's linearly scaled to ``batch_size``, or the
+            ``learning_rate`` argument); create the optimizer with this float and let
+            ``callbacks`` drive it.
         batch_size: batch size the numbers are for.
         momentum: SGD momentum (0.0: plain SGD).
         weight_decay: the papers' L2 weight decay ``lambda``, *coupled*: the update adds
@@ -128,8 +129,8 @@ def list_presets():
     return tuple(PRESETS)
 
 
-def preset(name, *, steps_per_epoch=None, batch_size=None, warmup_epochs=None,
-           monitor="val_accuracy", patience=5, state_path=None):
+def preset(name, *, steps_per_epoch=None, batch_size=None, learning_rate=None,
+           warmup_epochs=None, monitor="val_accuracy", patience=5, state_path=None):
     """The paper's optimizer settings and rate schedule for ``name``.
 
     ======================  =====================================================================
@@ -157,6 +158,9 @@ def preset(name, *, steps_per_epoch=None, batch_size=None, warmup_epochs=None,
             either way; their warmup uses the paper's training-set size when this is None.
         batch_size: global batch size; None for the paper's. Another value scales the rate
             linearly and the iteration counts inversely (see module docstring).
+        learning_rate: initial rate replacing the (scaled) paper rate; the schedule keeps
+            its shape, and a warmup starts from ``learning_rate * paper batch /
+            batch_size``.
         warmup_epochs: linear warmup from the paper's rate to the scaled one; None means 5
             when ``batch_size`` exceeds the paper's and 0 otherwise. ``resnet110_cifar``
             keeps the paper's constant warmup instead.
@@ -183,7 +187,11 @@ def preset(name, *, steps_per_epoch=None, batch_size=None, warmup_epochs=None,
     warmup_epochs = check_float("warmup_epochs", warmup_epochs, minimum=0.0)
     check_int("patience", patience, minimum=1)
     ratio = batch / paper_batch
-    lr = paper_lr * ratio
+    if learning_rate is None:
+        lr = paper_lr * ratio
+    else:
+        lr = check_float("learning_rate", learning_rate, minimum=0.0, min_inclusive=False)
+    start = lr / ratio      # Goyal et al.'s warmup starts from the rate for the paper's batch
 
     def iterations(n):  # an iteration count of the paper, at the new batch size
         return max(1, round(n / ratio))
@@ -197,7 +205,7 @@ def preset(name, *, steps_per_epoch=None, batch_size=None, warmup_epochs=None,
         unit = "step" if steps_per_epoch else "epoch"
         per_epoch = steps_per_epoch or 1
         warmup = warmup_epochs * per_epoch
-        base = lr if not warmup else Warmup(lr, warmup, start_learning_rate=paper_lr)
+        base = lr if not warmup else Warmup(lr, warmup, start_learning_rate=start)
         total = epochs * steps_per_epoch if steps_per_epoch else None
         if key == "resnet_imagenet":
             total = iterations(600_000)
@@ -215,7 +223,7 @@ def preset(name, *, steps_per_epoch=None, batch_size=None, warmup_epochs=None,
         schedule = StepDecay(lr, 8 * per_epoch, factor=0.96)
         warmup = warmup_epochs * per_epoch
         if warmup:
-            schedule = Warmup(schedule, warmup, start_learning_rate=paper_lr)
+            schedule = Warmup(schedule, warmup, start_learning_rate=start)
         epochs = 250
         callback = ScheduleCallback(schedule, unit=unit,
                                     update="batch" if warmup or unit == "step" else "epoch",
@@ -233,14 +241,14 @@ def preset(name, *, steps_per_epoch=None, batch_size=None, warmup_epochs=None,
         total = iterations(64_000)
         if key == "resnet110_cifar":
             warmup = iterations(400)
-            schedule = Warmup(schedule, warmup, start_learning_rate=0.01 * ratio,
+            schedule = Warmup(schedule, warmup, start_learning_rate=lr / 10,
                               kind="constant")
             note = ("The paper warms up at 0.01 'until the training error is below 80% "
                     "(about 400 iterations)'; kcnn uses 400 iterations.")
         else:
             warmup = warmup_epochs * per_epoch
             if warmup:
-                schedule = Warmup(schedule, warmup, start_learning_rate=paper_lr)
+                schedule = Warmup(schedule, warmup, start_learning_rate=start)
             note = "45k/5k train/validation split; 64k iterations is about 182 epochs."
         callback = ScheduleCallback(schedule, unit="step", state_path=state_path)
         return Preset(schedule=schedule, unit="step", callbacks=[callback],
@@ -252,7 +260,7 @@ def preset(name, *, steps_per_epoch=None, batch_size=None, warmup_epochs=None,
     schedule = StepDecay(lr, iterations(80_000_000), factor=0.5)
     warmup = warmup_epochs * per_epoch
     if warmup:
-        schedule = Warmup(schedule, warmup, start_learning_rate=paper_lr)
+        schedule = Warmup(schedule, warmup, start_learning_rate=start)
     callback = ScheduleCallback(schedule, unit="step", state_path=state_path)
     note = ("Plain SGD (no momentum, no weight decay) on 29.4M KGS positions with all 8 "
             "symmetries; 'training steps' are taken as minibatch updates.")
