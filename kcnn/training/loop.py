@@ -30,7 +30,7 @@ def fit_keras(model, train, *, epochs, run, callbacks, validation=None, steps_pe
     backup = keras.callbacks.BackupAndRestore(run.backup_dir, delete_checkpoint=False)
     return model.fit(train, epochs=epochs, validation_data=validation,
                      steps_per_epoch=steps_per_epoch, callbacks=[backup, *callbacks],
-                     verbose=verbose)
+                     verbose=verbose, shuffle=False)
 
 
 def _state_path(run):

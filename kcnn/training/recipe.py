@@ -87,9 +87,10 @@ class Recipe:
         model: ``model(cfg, data) -> keras.Model``, called inside the strategy's scope.
         compile: ``compile(cfg, data) -> dict`` of ``model.compile`` arguments (optimizer,
             loss, loss_weights, metrics); ``jit_compile`` is added from the configuration.
-        callbacks: optional ``callbacks(cfg, data) -> list`` of extra Keras callbacks
-            (learning-rate schedules); they run before kcnn's writers, so a learning rate
-            they put into the epoch logs reaches history.csv and TensorBoard.
+        callbacks: optional ``callbacks(cfg, data, run) -> list`` of extra Keras callbacks
+            (learning-rate schedules; ``run.schedule_state_path`` is where they keep their
+            state for resuming); they run before kcnn's writers, so a learning rate they put
+            into the epoch logs reaches history.csv and TensorBoard.
         evaluate: optional ``evaluate(cfg, model, data) -> dict`` replacing the default
             test evaluation (``kcnn.training.evaluate``); must return ``"accuracy"`` in [0, 1].
         smoke: settings applied by ``--smoke`` unless given explicitly (tiny sizes, one
@@ -212,7 +213,7 @@ def run(recipe, cfg, *, output=None, overwrite=False, verbose=1):
         model.compile(**recipe.compile(cfg, data), jit_compile=cfg.jit_compile)
 
     throughput = Throughput(cfg.batch_size)
-    extra = list(recipe.callbacks(cfg, data)) if recipe.callbacks else []
+    extra = list(recipe.callbacks(cfg, data, run_dir)) if recipe.callbacks else []
     callbacks = [*extra, NaNGuard(run_dir), throughput, HistoryWriter(run_dir),
                  SummaryWriter(run_dir.log_dir), EpochCheckpoint(run_dir, keep=2)]
     say(f"{recipe.name}: {model.name} ({model.count_params():,} parameters) on "

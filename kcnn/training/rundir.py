@@ -6,6 +6,7 @@ Layout of ``runs/<recipe>/``::
     checkpoints/       epoch_NNN.weights.h5 after each finished epoch (the last few kept)
     backup/            training state for resuming (Keras BackupAndRestore; removed at the end)
     history.csv/.json  per-epoch metrics, learning rate included
+    schedule_state.json  learning-rate callbacks' counters (plateaus, reductions)
     logs/              TensorBoard event files
     model.keras        the final model
     metrics.json       test metrics (``test_accuracy`` in [0, 1]), time and images/s
@@ -28,7 +29,7 @@ import time
 from kcnn.training.config import config_diff
 
 ENTRIES = ("config.json", "checkpoints", "backup", "history.csv", "history.json", "logs",
-           "model.keras", "metrics.json", "curves.png", "state.json")
+           "model.keras", "metrics.json", "curves.png", "schedule_state.json")
 
 
 class ConfigMismatchError(ValueError):
@@ -73,6 +74,11 @@ class RunDirectory:
     @property
     def backup_dir(self):
         return self.path("backup")
+
+    @property
+    def schedule_state_path(self):
+        """JSON file where learning-rate callbacks keep their state between restarts."""
+        return self.path("schedule_state.json")
 
     @property
     def log_dir(self):
