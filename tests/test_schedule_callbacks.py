@@ -263,6 +263,7 @@ def test_schedule_callback_under_mixed_float16():
     assert history.history["learning_rate"] == pytest.approx([0.08, 0.01, 0.001], rel=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")
 def test_unknown_epoch_length_is_counted_and_saved(tmp_path):
     # A dataset of unknown cardinality: fit cannot say how many steps an epoch has.
     import tensorflow as tf
@@ -272,7 +273,7 @@ def test_unknown_epoch_length_is_counted_and_saved(tmp_path):
     state = tmp_path / "state.json"
     recorder = RateRecorder()
     model = make_model()
-    model.fit(ds, epochs=3, verbose=0, callbacks=[
+    model.fit(ds, epochs=3, verbose=0, shuffle=False, callbacks=[
         schedules.ScheduleCallback(PER_STEP, state_path=state), recorder])
     assert recorder.rates == pytest.approx(PER_STEP_RATES, rel=1e-6)
     assert json.loads(state.read_text())["epochs"]["2"]["steps"] == 12
@@ -286,6 +287,12 @@ def test_unknown_epoch_length_is_counted_and_saved(tmp_path):
 def test_bad_callback_arguments(kwargs, message):
     with pytest.raises(ValueError, match=f"`{message}`.*Received"):
         schedules.ScheduleCallback(0.1, **kwargs)
+
+
+def test_custom_loop_must_give_the_epoch_length():
+    cb = schedules.ScheduleCallback(PER_STEP)
+    with pytest.raises(ValueError, match="`steps_per_epoch`"):
+        cb.on_epoch_end(0, {})
 
 
 def test_custom_loop_under_mirrored_strategy_on_two_devices():

@@ -276,3 +276,18 @@ def test_unknown_preset_suggests_names():
         schedules.preset("alexnett")
     assert set(schedules.list_presets()) >= {"alexnet", "vgg", "googlenet", "resnet_imagenet",
                                              "resnet_cifar", "alphago"}
+
+
+def test_preset_learning_rate_override_keeps_the_schedule_shape():
+    # 0.3 at batch 256 replaces 0.2; the warmup starts from 0.3 * 128 / 256 = 0.15.
+    p = schedules.preset("resnet_cifar", batch_size=256, learning_rate=0.3)
+    assert p.learning_rate == pytest.approx(0.3)
+    assert values(p.schedule, [0, 880, 16_000]) == pytest.approx([0.15, 0.3, 0.03])
+    p110 = schedules.preset("resnet110_cifar", learning_rate=0.2)
+    assert values(p110.schedule, [0, 400]) == pytest.approx([0.02, 0.2])
+
+
+def test_fractional_warmup_length():
+    # Half an epoch of warmup, stepped in (fractional) epochs.
+    s = schedules.Warmup(0.1, 0.5)
+    assert values(s, [0.0, 0.25, 0.5, 1]) == pytest.approx([0.0, 0.05, 0.1, 0.1])

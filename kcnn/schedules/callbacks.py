@@ -278,8 +278,16 @@ class LearningRateCallback(keras.callbacks.Callback):
 
         Custom loops call it with the epoch's metrics (the monitored one included)."""
         previous = self.state_at(epoch - 1)
-        batches = self._batches_seen if self._epoch == epoch and self._batches_seen else (
-            self.steps_per_epoch or 1)
+        if self._epoch == epoch and self._batches_seen:
+            batches = self._batches_seen
+        elif self.steps_per_epoch is not None:
+            batches = self.steps_per_epoch
+        elif self.unit == "step" or self.update == "batch":
+            raise ValueError(f"{type(self).__name__} cannot tell how many batches epoch "
+                             f"{epoch} had: pass `steps_per_epoch` when driving it from a "
+                             "custom training loop. Received: steps_per_epoch=None")
+        else:
+            batches = 1
         if self._last_applied is not None and self._last_applied[0] == epoch:
             rate = self._last_applied[1]
         else:

@@ -307,6 +307,8 @@ class Warmup(Schedule):
     def __call__(self, step):
         with keras.name_scope(self.name):
             step = _step_tensor(step)
+            if not isinstance(self.warmup_steps, int):
+                step = ops.cast(step, "float32")     # a fractional warmup length
             fstep = ops.cast(step, "float32")
             if self.offset:
                 shifted = ops.maximum(step - ops.cast(self.warmup_steps, step.dtype), 0)
