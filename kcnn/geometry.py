@@ -56,7 +56,7 @@ class ConvGeometry:
 
     def explain(self):
         """One line such as ``(7 - 3 + 2*0) / 3 + 1 = 2.33, floored to 2``."""
-        pad = (f"{self.pad_before}+{self.pad_after}" if self.pad_before != self.pad_after
+        pad = (f"{self.pad_before} + {self.pad_after}" if self.pad_before != self.pad_after
                else f"2*{self.pad_before}")
         text = (f"({self.size} - {self.kernel_size} + {pad}) / {self.stride} + 1 = "
                 f"{_number(self.exact)}")

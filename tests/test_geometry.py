@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+import kcnn
 from kcnn.geometry import check_model_geometry, conv_geometry, conv_output_size, fits
 from kcnn.layers import L2Pooling2D
 
@@ -142,3 +143,5 @@ def test_model_walk_reports_the_layers_that_floor():
     inputs = keras.Input((None, None, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3, strides=2)(inputs))
     assert check_model_geometry(model) == []
+    # LeNet-5: 32 -> 28 -> 14 -> 10 -> 5 -> 1, every window fits.
+    assert check_model_geometry(kcnn.build("lenet5_modern")) == []

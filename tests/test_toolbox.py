@@ -55,13 +55,14 @@ def test_every_layer_under_each_policy_with_xla(policy):
     reference.set_weights(model.get_weights())
     expected = [_np(t) for t in reference(x)]
 
-    compiled = tf.function(lambda t, training: model(t, training=training), jit_compile=True)
-    outputs = compiled(x, False)
+    # one XLA compilation for both modes (compiling random number generators is slow)
+    compiled = tf.function(lambda t: (model(t, training=False), model(t, training=True)),
+                           jit_compile=True)
+    outputs, trained = compiled(x)
     for name, y, e in zip(NAMES, outputs, expected):
         assert y.dtype == ("float32" if name in ("crop", "predictions") else compute_dtype), name
         scale = max(1.0, np.abs(e).max())
         np.testing.assert_allclose(_np(y), e, atol=4 * TOLERANCE[policy] * scale, err_msg=name)
-    trained = compiled(x, True)
     for name, y, e in zip(NAMES, trained, outputs):
         assert np.all(np.isfinite(_np(y))), name
         if name in ("crop", "pca", "rrelu"):
