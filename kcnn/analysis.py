@@ -25,9 +25,9 @@ Conventions (all counts are per example, batch dimension left out):
   GoogLeNet table (inception (3a): 128M). Biases, activations, pooling and normalization are
   not counted. A custom layer can report its own count with a method
   ``multiply_adds(input_shape) -> int``.
-- ``note``: where a 'valid' convolution or pooling does not tile its (padded) input exactly,
-  e.g. ResNet's 7x7/2 stem on a 224x224 image padded by 3: ``(230 - 7) / 2`` is not an
-  integer, so the last row and column of padding are never read.
+- ``note``: where a convolution or pooling window does not fit its input exactly
+  (``kcnn.geometry.check_model_geometry``), e.g. ResNet's 7x7/2 stem on a 224x224 image
+  padded by 3: ``(230 - 7) / 2 + 1 = 112.5``, so the last row and column are never read.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import math
 
 import keras
 
-__all__ = ["LayerRow", "ModelSummary", "summary", "layer_multiply_adds", "fit_note"]
+__all__ = ["LayerRow", "ModelSummary", "summary", "layer_multiply_adds"]
 
 # Layers whose output is their input viewed differently (no new activation memory at
 # inference).
@@ -166,7 +166,7 @@ class ModelSummary:
                  f"Total multiply-adds: {_count(t['flops'])} per example "
                  "(convolutions and dense layers, as GoogLeNet's 'ops')"]
         if notes:
-            text += ["* filter does not tile its input exactly:"] + [f"  {n}" for n in notes]
+            text += ["* window does not fit its input exactly:"] + [f"  {n}" for n in notes]
         return "\n".join(text)
 
     def print(self, **kwargs):
@@ -213,6 +213,9 @@ def summary(model_or_name, *, expand=True, **build_kwargs):
     if not model.built:
         raise ValueError(f"Model {model.name!r} is not built; call it on data or build it "
                          "first.")
+    from kcnn.geometry import check_model_geometry
+
+    notes = dict(check_model_geometry(model))
     rows = []
     layers = list(model.layers)
     if not layers or type(layers[0]).__name__ != "InputLayer":
@@ -225,6 +228,7 @@ def summary(model_or_name, *, expand=True, **build_kwargs):
     for layer in layers:
         in_shapes, out_shapes = _node_shapes(layer)
         rows.extend(_rows(layer, in_shapes, out_shapes, depth=0, prefix=""))
+    rows = [dataclasses.replace(r, note=notes.get(r.name, "")) for r in rows]
     return ModelSummary(name=model.name, rows=tuple(rows), expand=expand)
 
 
@@ -274,36 +278,6 @@ def layer_multiply_adds(layer, input_shape, output_shape):
     return 0
 
 
-def fit_note(layer, input_shape):
-    """A message if a 'valid' convolution or pooling does not tile ``input_shape`` (with the
-    batch dimension) exactly, else ""."""
-    kind = type(layer).__name__
-    if "Conv" in kind and hasattr(layer, "kernel_size") and "Transpose" not in kind:
-        kernel, dilation = layer.kernel_size, getattr(layer, "dilation_rate", None)
-    elif "Pooling" in kind and hasattr(layer, "pool_size") and "Global" not in kind:
-        kernel, dilation = layer.pool_size, None
-    else:
-        return ""
-    if getattr(layer, "padding", "valid") != "valid":
-        return ""
-    strides = layer.strides
-    dilation = dilation or (1,) * len(kernel)
-    channels_first = getattr(layer, "data_format", "channels_last") == "channels_first"
-    spatial = input_shape[2:] if channels_first else input_shape[1:-1]
-    unused = []
-    for size, k, s, d in zip(spatial, kernel, strides, dilation):
-        if size is None:
-            return ""
-        extent = (k - 1) * d + 1
-        unused.append((size - extent) % s if size >= extent else 0)
-    if not any(unused):
-        return ""
-    patch = "x".join(str(k) for k in kernel) + "/" + "x".join(sorted({str(s) for s in strides}))
-    size = "x".join(str(v) for v in spatial)
-    return (f"{patch} on {size} leaves the last {'x'.join(str(u) for u in unused)} "
-            "row(s)/column(s) unused")
-
-
 # === Helpers ===
 
 def _rows(layer, in_shapes, out_shapes, *, depth, prefix):
@@ -330,8 +304,7 @@ def _rows(layer, in_shapes, out_shapes, *, depth, prefix):
         params_without_bias=sum(_numel(w) for w in weights
                                 if w.name.rsplit("/", 1)[-1] != "bias"),
         flops=flops, counted=kind not in VIEW_LAYERS,
-        itemsize=_itemsize(getattr(layer, "compute_dtype", "float32")),
-        note=fit_note(layer, in_shape) if in_shape is not None else "")
+        itemsize=_itemsize(getattr(layer, "compute_dtype", "float32")))
     rows = [row]
     if hasattr(layer, "sublayer_shapes") and in_shape is not None:
         for sub, sub_in, sub_out in layer.sublayer_shapes(in_shape):
@@ -363,7 +336,8 @@ def _describe(layer):
         return kind
     patch = "x".join(str(k) for k in kernel)
     stride = "x".join(sorted({str(s) for s in strides}))
-    return f"{kind} {patch}/{stride}"
+    groups = getattr(layer, "groups", 1)
+    return f"{kind} {patch}/{stride}" + (f" groups={groups}" if groups > 1 else "")
 
 
 def _strip(shape):

@@ -111,8 +111,8 @@ def googlenet(*, input_shape=None, num_classes=1000, include_top=True, pooling=N
         dropout: dropout rate before the classifier (0.4 in the paper).
         aux_logits: add the two auxiliary classifiers; the model then has three outputs
             ``[predictions, aux1_predictions, aux2_predictions]`` (train with loss weights
-            ``[1, 0.3, 0.3]``). Needs ``include_top``. Build without them for inference
-            (the weights of the shared layers carry over by name).
+            ``[1, 0.3, 0.3]``). Needs ``include_top``. For inference keep the main output:
+            ``keras.Model(model.inputs, model.outputs[0])`` shares the trained weights.
         aux_dropout: dropout rate in the auxiliary classifiers (0.7 in the paper).
         lrn: apply the two local response normalizations of Figure 3.
         width_multiplier: scales every convolution and auxiliary width (rounded, at least
