@@ -57,6 +57,10 @@ def smooth_l1(y_true, y_pred, beta=1.0):
 class SmoothL1(keras.losses.Loss):
     """Smooth L1 loss (Fast R-CNN; seed 001), ``keras.losses.Huber(delta=1)`` for ``beta=1``.
 
+    ``beta`` is part of the config and survives ``.keras`` save/load (Keras 3.15's ``Huber``
+    drops its ``delta`` there, keras-team/keras#23286, so a reloaded ``Huber(delta=2)``
+    computes ``delta=1``).
+
     Args:
         beta: width of the quadratic zone (default 1, the paper's loss).
         reduction: as in ``keras.losses.Loss`` (default "sum_over_batch_size").
