@@ -8,6 +8,7 @@ overrides replace a declaration without any HyperModel subclass:
 - a list gives the choices (``{"filters": [16, 32]}``);
 - a :class:`Range` (or a ``range``) narrows a numeric range
   (``{"num_stages": Range(1, 3)}``, ``{"learning_rate": Range(1e-4, 1e-2, sampling="log")}``);
+  the default moves to the nearest bound when the range leaves it out;
 - a ``keras_tuner`` hyperparameter object is used as given.
 
 On the command line the same overrides are written ``--set name=5``, ``--set name=16,32`` and
@@ -152,16 +153,13 @@ class Declarer:
                     if v is not None and not float(v).is_integer():
                         raise ValueError(f"{name!r} is an integer hyperparameter; its range "
                                          f"needs integers. Received: {name}={value}")
-                default = numeric_default
                 lo, hi = int(value.min_value), int(value.max_value)
-                if default is None or not lo <= default <= hi:
-                    default = lo
+                default = lo if numeric_default is None else min(max(numeric_default, lo), hi)
                 return hp.Int(name, lo, hi, step=None if value.step is None else
                               int(value.step), sampling=value.sampling, default=default)
             if kind == "float":
-                default = numeric_default
-                if default is None or not value.min_value <= default <= value.max_value:
-                    default = value.min_value
+                default = value.min_value if numeric_default is None else \
+                    min(max(numeric_default, value.min_value), value.max_value)
                 return hp.Float(name, float(value.min_value), float(value.max_value),
                                 step=value.step, sampling=value.sampling,
                                 default=float(default))

@@ -153,6 +153,13 @@ class _OracleFixes:
             self.trials[self._retry_queue[-1]].metrics = metrics_tracking.MetricsTracker()
         return super().create_trial(tuner_id)
 
+    @keras_tuner.synchronized
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        # keras-tuner saved before removing the trial from the ongoing ones: a stop right
+        # after that would run the finished trial again on resume.
+        self.save()
+
     def save(self):
         _atomic_json(self._get_oracle_fname(), self.get_state())
 
@@ -385,9 +392,11 @@ class SweepTuner(keras_tuner.Tuner):
             model = self._try_build(hp)
         except OversizedModelError as e:
             # Marked by a metric: gRPC drops trial messages, metrics reach the chief.
-            self.oracle.update_trial(trial.trial_id, {
-                self.oracle.objective.name: float("nan"), OVERSIZED: 1.0,
-                f"{PREFIX}params": float(e.size)}, step=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN objective
+                self.oracle.update_trial(trial.trial_id, {
+                    self.oracle.objective.name: float("nan"), OVERSIZED: 1.0,
+                    f"{PREFIX}params": float(e.size)}, step=0)
             raise
         structure = model_structure(model)
         past = hp.values.get("tuner/trial_id")
@@ -450,9 +459,9 @@ class SweepTuner(keras_tuner.Tuner):
             model.load_weights(os.path.join(past_dir, os.path.basename(
                 self._get_checkpoint_fname("x"))))
             return False
-        model.load_weights(weights)
         optimizer = model.optimizer
         optimizer.build(model.trainable_variables)
+        model.load_weights(weights)
         with np.load(opt) as f:
             arrays = [f[f"arr_{i}"] for i in range(len(f.files))]
         variables = optimizer.variables

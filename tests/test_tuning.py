@@ -1,0 +1,333 @@
+"""kcnn.tuning: search spaces, overrides, oracles and in-process sweeps on the digits."""
+
+import json
+import math
+import os
+import sys
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+import kcnn
+import kcnn.optimizers
+from kcnn import tuning
+from kcnn.tuning import Range, get_space, hparams, tuners
+from kcnn.tuning.spaces import model_structure
+
+# Every hyperparameter of the convnet space fixed but the ones a test varies.
+FIXED_CONVNET = {"convs_per_stage": 1, "filter_growth": 1, "stage_pooling": "max",
+                 "activation": "relu", "batch_norm": False, "dense_layers": 0,
+                 "optimizer": "adam", "learning_rate": 3e-3, "weight_decay": 0.0,
+                 "schedule": "constant", "batch_size": 64}
+
+
+def _space_hp(space, name):
+    return next(h for h in space.search_space().space if h.name == name)
+
+
+# === Overrides and the declared space ===
+
+def test_parse_override_reads_values_lists_and_ranges():
+    assert hparams.parse_override("5") == 5
+    assert hparams.parse_override("relu") == "relu"
+    assert hparams.parse_override("true") is True
+    assert hparams.parse_override("16,32") == [16, 32]
+    assert hparams.parse_override("1:3") == Range(1, 3)
+    assert hparams.parse_override("1e-4:1e-2:log") == Range(1e-4, 1e-2, None, "log")
+    assert hparams.parse_override("0:0.5:0.1") == Range(0, 0.5, 0.1)
+    assert hparams.parse_overrides(["num-stages=2", "filters=8,16"]) == {
+        "num_stages": 2, "filters": [8, 16]}
+    with pytest.raises(ValueError, match="lo:hi"):
+        hparams.parse_override("1:x")
+    with pytest.raises(ValueError, match="name=value"):
+        hparams.parse_overrides(["filters"])
+
+
+def test_overrides_fix_list_and_narrow_without_a_hypermodel_class():
+    space = get_space("convnet", input_shape=(16, 16, 1), num_classes=10, overrides={
+        "num_stages": Range(1, 2), "filters": [8, 16], "kernel_size_1": 5,
+        "learning_rate": Range(1e-3, 1e-2, sampling="log"), "dropout": Range(0.0, 0.2, 0.1)})
+    hp = {h.name: h for h in space.search_space().space}
+    assert (hp["num_stages"].min_value, hp["num_stages"].max_value) == (1, 2)
+    assert list(hp["filters"].values) == [8, 16]
+    assert isinstance(hp["kernel_size_1"], keras_tuner.engine.hyperparameters.Fixed)
+    assert hp["kernel_size_1"].value == 5
+    assert "kernel_size_3" not in hp  # the narrowed depth has no third stage
+    assert (hp["learning_rate"].min_value, hp["learning_rate"].max_value) == (1e-3, 1e-2)
+    assert hp["learning_rate"].sampling == "log"
+    assert hp["dropout"].step == pytest.approx(0.1)
+    # the untouched ones keep the paper's defaults
+    assert space.defaults()["kernel_size_2"] == 3
+
+
+def test_unknown_override_names_the_close_match():
+    with pytest.raises(ValueError, match="kernel_size_1"):
+        get_space("convnet", input_shape=(16, 16, 1), num_classes=10,
+                  overrides={"kernal_size_1": 3})
+    with pytest.raises(ValueError, match="Unknown search space"):
+        get_space("resnett", input_shape=(32, 32, 3), num_classes=10)
+
+
+def test_conditional_scopes_keep_inactive_hyperparameters_out_of_samples():
+    space = get_space("convnet", input_shape=(32, 32, 3), num_classes=10)
+    oracle = tuners.RandomOracle(objective="val_accuracy", max_trials=50,
+                                 hyperparameters=space.search_space(), seed=3)
+    stages_seen = set()
+    for _ in range(40):
+        values = oracle._random_values()
+        m, k = values["num_stages"], values["dense_layers"]
+        stages_seen.add(m)
+        assert {n for n in values if n.startswith("kernel_size_")} == \
+            {f"kernel_size_{i}" for i in range(1, m + 1)}
+        assert {n for n in values if n.startswith("dense_units_")} == \
+            {f"dense_units_{j}" for j in range(1, k + 1)}
+        assert ("dropout" in values) == (k >= 1)
+        assert ("momentum" in values) == (values["optimizer"] == "sgd")
+    assert stages_seen == {1, 2, 3, 4, 5}  # log2(32) stages of 2x2 pooling at most
+
+
+# === The spaces build kcnn's networks ===
+
+def test_default_points_are_the_papers_networks():
+    # Reference counts: kcnn's registry (convnet), reference.md (AlphaGo k=192: 3,882,793;
+    # CIFAR ResNet-20: 269,722).
+    convnet = get_space("convnet", input_shape=(32, 32, 3), num_classes=10)
+    hp = keras_tuner.HyperParameters()
+    assert model_structure(convnet.build(hp))["params"] == kcnn.get_spec("convnet").params
+    alphago = get_space("alphago_policy", input_shape=(19, 19, 48), num_classes=361)
+    model = alphago.build(keras_tuner.HyperParameters())
+    assert model_structure(model)["params"] == 3_882_793
+    # The paper's training settings are the defaults: plain SGD at 0.003, batch 16.
+    d = alphago.defaults()
+    assert (d["optimizer"], d["learning_rate"], d["batch_size"]) == ("sgd", 0.003, 16)
+    assert type(model.optimizer) is keras.optimizers.SGD and model.optimizer.momentum == 0
+    resnet = get_space("resnet", input_shape=(32, 32, 3), num_classes=10)
+    assert resnet.variant == "resnet20"
+    model = resnet.build(keras_tuner.HyperParameters())
+    assert model_structure(model)["params"] == 269_722
+    # ResNet: SGD with momentum 0.9 and weight decay 1e-4 inside the update (coupled).
+    assert isinstance(model.optimizer, kcnn.optimizers.AlexNetSGD)
+    assert model.optimizer.momentum == 0.9
+    assert model.optimizer.coupled_weight_decay == 1e-4
+
+
+@pytest.mark.parametrize("values", [
+    {"num_stages": 1, "kernel_size_1": 5, "convs_per_stage": 2, "filters": 8},
+    {"num_stages": 3, "kernel_size_1": 1, "kernel_size_2": 7, "kernel_size_3": 3,
+     "convs_per_stage": 1, "filters": 16, "filter_growth": 2},
+])
+def test_convnet_space_builds_the_sampled_layers(values):
+    space = get_space("convnet", input_shape=(16, 16, 1), num_classes=10)
+    hp = space.search_space()
+    hp.values.update(values)
+    hp.ensure_active_values()
+    s = model_structure(space.build(hp))
+    growth = hp.values["filter_growth"]
+    expected = [[f"block{b}_conv{c}", [values[f"kernel_size_{b}"]] * 2,
+                 values["filters"] * growth ** (b - 1)]
+                for b in range(1, values["num_stages"] + 1)
+                for c in range(1, values["convs_per_stage"] + 1)]
+    assert s["conv"] == expected
+
+
+@pytest.mark.parametrize("depth,convs", [(11, (1, 1, 2, 2, 2)), (19, (2, 2, 4, 4, 4))])
+def test_vgg_space_depth_is_the_papers_configuration(depth, convs):
+    # Table 1 of Simonyan & Zisserman: configurations A (11) and E (19).
+    space = get_space("vgg", input_shape=(32, 32, 3), num_classes=10,
+                      overrides={"depth": depth, "width": 8, "fc_units": 256})
+    s = model_structure(space.build(keras_tuner.HyperParameters()))
+    per_block = [sum(1 for name, _, _ in s["conv"] if name.startswith(f"block{b}_"))
+                 for b in range(1, 6)]
+    assert tuple(per_block) == convs
+    assert [f for name, _, f in s["conv"] if name.endswith("conv1")] == [8, 16, 32, 64, 64]
+
+
+def test_resnet_space_blocks_and_width_reach_the_builder():
+    space = get_space("resnet", input_shape=(32, 32, 3), num_classes=10,
+                      overrides={"blocks_conv2": 1, "blocks_conv3": 2, "blocks_conv4": 1,
+                                 "width": 16})
+    model = space.build(keras_tuner.HyperParameters())
+    blocks = sorted({layer.name for layer in model.layers if "_block" in layer.name})
+    assert blocks == ["conv2_block1", "conv3_block1", "conv3_block2", "conv4_block1"]
+
+
+def test_alphago_space_feature_subset_slices_the_planes():
+    # Extended Data Table 3 trains on the first 4, 12 and 20 of the 48 planes.
+    space = get_space("alphago_policy", input_shape=(9, 9, 48), num_classes=81,
+                      overrides={"filters": 8, "num_layers": 2})
+    assert list(_space_hp(space, "input_planes").values) == [4, 12, 20, 48]
+    hp = space.search_space()
+    hp.values["input_planes"] = 12
+    model = space.build(hp)
+    assert model.input_shape == (None, 9, 9, 12)
+    x = np.random.default_rng(0).integers(0, 2, (2, 9, 9, 48)).astype("float32")
+    sliced, _ = space.transform(hp.values)(x, np.zeros(2))
+    np.testing.assert_array_equal(sliced, x[..., :12])
+    assert space.transform({"input_planes": 48}) is None
+
+
+# === Tuner settings checked before any training ===
+
+def test_grid_search_refuses_continuous_ranges(tmp_path):
+    space = get_space("convnet", input_shape=(8, 8, 1), num_classes=10,
+                      overrides=dict(FIXED_CONVNET, learning_rate=Range(1e-4, 1e-2,
+                                                                        sampling="log")))
+    with pytest.raises(ValueError, match=r"learning_rate \(continuous.*--set"):
+        tuners.make_tuner(space, tuner="grid", directory=str(tmp_path))
+    space = get_space("convnet", input_shape=(8, 8, 1), num_classes=10,
+                      overrides=dict(FIXED_CONVNET, num_stages=Range(1, 2),
+                                     learning_rate=[1e-3, 1e-2]))
+    hps = space.search_space()
+    hparams.check_grid_space(hps)
+    # kernel_size_1 (4) * [1 stage + 4 kernel_size_2 with 2 stages] * filters (5) * lr (2)
+    assert hparams.grid_size(hps) == 4 * (1 + 4) * 5 * 2
+
+
+def test_hyperband_max_trials_is_mapped_to_iterations_or_refused():
+    # max_epochs=3, factor=3: bracket 1 trains 3 models for 1 epoch and continues the best
+    # to 3 epochs (4 trainings); bracket 0 trains 2 models for 3 epochs: 6 per iteration.
+    assert tuners.hyperband_trials_per_iteration(3, 3) == 6
+    with pytest.raises(ValueError, match="trains 6 models"):
+        tuning.search("convnet", "digits", tuner="hyperband", max_trials=5, epochs=3)
+    with pytest.raises(ValueError, match="not both"):
+        tuning.search("convnet", "digits", tuner="hyperband", max_trials=12, epochs=3,
+                      hyperband_iterations=2)
+
+
+def test_bayesian_needs_scipy_and_scikit_learn(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.gaussian_process", None)
+    with pytest.raises(ImportError, match="scikit-learn"):
+        tuners.check_bayesian_dependencies()
+    space = get_space("convnet", input_shape=(8, 8, 1), num_classes=10)
+    with pytest.raises(ImportError, match="pip install scikit-learn"):
+        tuners.make_tuner(space, tuner="bayesian")
+
+
+def test_median_stopping_rule():
+    others = [{0: 0.2, 1: 0.5, 2: 0.6}, {0: 0.4, 1: 0.45, 2: 0.9}, {0: 0.1, 1: 0.7}]
+    # best values up to epoch 1: 0.5, 0.45, 0.7 -> median 0.5
+    assert tuners.median_stop(0.49, others, 1, direction="max")
+    assert not tuners.median_stop(0.51, others, 1, direction="max")
+    # at epoch 2 only two finished trials reached it: too few to judge
+    assert not tuners.median_stop(0.0, others, 2, direction="max")
+    assert tuners.median_stop(0.0, others, 2, direction="max", min_trials=2)
+    losses = [{0: 2.0}, {0: 1.0}, {0: 3.0}]
+    assert tuners.median_stop(2.5, losses, 0, direction="min")
+    assert not tuners.median_stop(1.5, losses, 0, direction="min")
+
+
+# === Oracles: resuming, retries, Bayesian proposals (no training) ===
+
+def _discrete_space():
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("a", [1, 2])
+    hp.Choice("b", [10, 20, 30])
+    return hp
+
+
+def _run_oracle(oracle_cls, directory, n=None, **kwargs):
+    oracle = oracle_cls(objective=keras_tuner.Objective("score", "max"),
+                        hyperparameters=_discrete_space(), seed=1, **kwargs)
+    oracle.verbose = 0
+    oracle._set_project_dir(str(directory), "p")
+    if os.path.exists(os.path.join(str(directory), "p", "oracle.json")):
+        oracle.reload()
+    seen = []
+    while n is None or len(seen) < n:
+        trial = oracle.create_trial("tuner0")
+        if trial.status == "STOPPED":
+            break
+        value = trial.hyperparameters.values
+        oracle.update_trial(trial.trial_id, {"score": value["a"] * 100 + value["b"]})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        seen.append((value["a"], value["b"]))
+    return oracle, seen
+
+
+def test_grid_oracle_resumes_where_it_stopped(tmp_path):
+    _, first = _run_oracle(tuners.GridOracle, tmp_path, n=2)
+    _, rest = _run_oracle(tuners.GridOracle, tmp_path)
+    assert sorted(first + rest) == [(a, b) for a in (1, 2) for b in (10, 20, 30)]
+    # keras-tuner's own grid oracle stops at once after reloading
+    _, first = _run_oracle(keras_tuner.oracles.GridSearchOracle, tmp_path / "kt", n=2)
+    assert len(first) == 2
+
+
+def test_interrupted_trial_reruns_with_empty_metrics(tmp_path):
+    def make():
+        o = tuners.RandomOracle(objective=keras_tuner.Objective("score", "max"),
+                                hyperparameters=_discrete_space(), max_trials=3, seed=1)
+        o.verbose = 0
+        o._set_project_dir(str(tmp_path), "p")
+        return o
+
+    oracle = make()
+    trial = oracle.create_trial("tuner0")
+    oracle.update_trial(trial.trial_id, {"score": 1.0}, step=0)
+    oracle.save()  # the process dies here, in the middle of the trial
+    again = make()
+    again.reload()
+    rerun = again.create_trial("tuner0")
+    assert rerun.trial_id == trial.trial_id
+    assert rerun.hyperparameters.values == trial.hyperparameters.values
+    assert not rerun.metrics.exists("score")
+
+
+def test_bayesian_oracle_proposes_new_points_only(tmp_path):
+    oracle, seen = _run_oracle(tuners.BayesianOracle, tmp_path, max_trials=5,
+                               num_initial_points=2)
+    assert len(seen) == 5 and len(set(seen)) == 5
+
+
+# === In-process sweeps on the digits ===
+
+def test_oversized_models_are_skipped_without_stopping_the_sweep(tmp_path, monkeypatch):
+    # The hparams plugin missing must not fail the trials (keras-tuner imports it per trial).
+    monkeypatch.setitem(sys.modules, "tensorboard.plugins.hparams", None)
+    fixed = dict(FIXED_CONVNET, num_stages=1, kernel_size_1=3, filters=[64, 32, 16, 4])
+    with pytest.warns(UserWarning, match="hparams"):
+        result = tuning.search(
+            "convnet", "digits", tuner="grid", max_trials=1, epochs=1, image_size=8,
+            output=str(tmp_path / "sweep"), overrides=fixed, max_params=1000,
+            retrain="none", callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "tb"))])
+    rows = {r["hyperparameters"]["filters"]: r for r in result.rows}
+    # one 3x3 conv with F filters on 4x4x... : params = 10F + (16F + 1) * 10
+    for f in (64, 32, 16):
+        assert rows[f]["status"] == "oversized"
+        assert rows[f]["params"] == 10 * f + (16 * f + 1) * 10
+    assert rows[4]["status"] == "COMPLETED" and rows[4]["score"] is not None
+    assert os.listdir(tmp_path / "tb")  # TensorBoard still logged the trial
+
+
+def test_hyperband_continuation_keeps_the_optimizer_state(tmp_path, monkeypatch):
+    # max_epochs=2, factor=2: the first bracket trains two models for one epoch, then
+    # continues the better one for a second epoch. The sweep is cut after that trial.
+    populate = tuners.HyperbandSweepOracle.populate_space
+    monkeypatch.setattr(tuners.HyperbandSweepOracle, "populate_space",
+                        lambda self, trial_id: {"status": "STOPPED"} if len(self.trials) >= 3
+                        else populate(self, trial_id))
+    fixed = dict(FIXED_CONVNET, num_stages=1, kernel_size_1=[1, 3], filters=4,
+                 optimizer="sgd", momentum=0.9, schedule="step", learning_rate=0.05)
+    data = tuning.load_data("digits", image_size=8, limit=320)
+    space = get_space("convnet", input_shape=data.input_shape, num_classes=10,
+                      overrides=fixed, train_size=data.train_size, epochs=2)
+    tuner = tuners.make_tuner(space, tuner="hyperband", epochs=2, factor=2,
+                              directory=str(tmp_path), project_name="hb")
+    tuner.search(data, verbose=0)
+    trials = [tuner.oracle.trials[i] for i in tuner.oracle.start_order]
+    assert [t.hyperparameters.values["tuner/epochs"] for t in trials] == [1, 1, 2]
+    first = {t.trial_id: t for t in trials[:2]}
+    last = trials[2]
+    assert last.hyperparameters.values["tuner/trial_id"] in first
+    record = json.load(open(tmp_path / "hb" / f"trial_{last.trial_id}" / tuners.TRIAL_RECORD))
+    assert record["optimizer_state_restored"]
+    steps = math.ceil(320 / 64)
+    iterations = {o.step: o.mean() for o in last.metrics.get_history("kcnn_iterations")}
+    # epoch 1 continues the iteration count of epoch 0: the step schedule goes on, and the
+    # momentum slots come back with it.
+    assert iterations == {1: 2 * steps}
+    assert first[last.hyperparameters.values["tuner/trial_id"]].metrics.get_history(
+        "kcnn_iterations")[0].mean() == steps
