@@ -30,19 +30,20 @@ the old value), the values of torchvision (``eps=1e-5``, ``momentum=0.1`` in its
 and of the Caffe/Torch releases; keras.applications uses ``epsilon=1.001e-5`` and
 ``momentum=0.99``.
 
-Sublayers (attribute: name), in the order they run:
+Sublayers, as ``attribute (name)``, in the order they run:
 
-=======================  =====================================================================
-``shortcut_conv``: 0_conv  projection convolution (shortcut B/C where it applies), else None
-``shortcut_bn``: 0_bn      its batch normalization, else None
-``shortcut_pad``: 0_pad    option A's ``ZeroPaddedIdentity`` where the shape changes, else None
-``pad1``/``pad2``: 1_pad/2_pad  symmetric zero padding before a strided 3x3, else None
-``conv1``, ``bn1``, ``relu1``: 1_conv, 1_bn, 1_relu
-``conv2``, ``bn2``, ``relu2``: 2_conv, 2_bn, 2_relu (``relu2`` only in the bottleneck)
-``conv3``, ``bn3``: 3_conv, 3_bn (bottleneck only)
-``add``: add               the residual sum
-``out``: out               the final ReLU
-=======================  =====================================================================
+- ``shortcut_conv`` (0_conv), ``shortcut_bn`` (0_bn): the projection of shortcut B/C where it
+  applies, else None;
+- ``shortcut_pad`` (0_pad): option A's ``ZeroPaddedIdentity`` where the shape changes, else
+  None;
+- ``pad1`` (1_pad, basic block) or ``pad2`` (2_pad, bottleneck): symmetric zero padding
+  before a strided 3x3, else None;
+- ``conv1``, ``bn1``, ``relu1`` (1_conv, 1_bn, 1_relu);
+- ``conv2``, ``bn2`` (2_conv, 2_bn), and ``relu2`` (2_relu) in the bottleneck;
+- ``conv3``, ``bn3`` (3_conv, 3_bn), bottleneck only;
+- ``add`` (add): the residual sum; ``out`` (out): the final activation.
+
+Weights are named after them: ``conv2_block1/1_conv/kernel``, ``conv2_block1/0_bn/gamma``.
 
 ``conv_bn_pairs()`` returns every (convolution, batch normalization) pair of a block, for
 folding BN into the convolutions at inference; ``sublayer_shapes(input_shape)`` lists each

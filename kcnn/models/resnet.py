@@ -72,8 +72,8 @@ def stage_output_names(stackwise_num_blocks):
 def _stem(x, *, stem, filters, bn_momentum, bn_epsilon, kernel_initializer):
     conv = dict(use_bias=False, kernel_initializer=kernel_initializer, name="conv1_conv")
     if stem == "imagenet":
-        # 7x7/2 convolution and 3x3/2 max pooling, padded symmetrically as in the paper's
-        # Caffe release (3 and 1 pixels).
+        # 7x7/2 convolution and 3x3/2 max pooling, padded symmetrically by 3 and 1 pixels
+        # as torchvision and keras.applications do (Caffe's pool1 rounds up instead).
         x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
         x = keras.layers.Conv2D(filters, 7, strides=2, **conv)(x)
     else:
@@ -187,7 +187,7 @@ def _build(variant, *, stackwise_num_blocks, stackwise_num_filters, name, **kwar
 
 
 def _register(variant, params):
-    block, blocks, _, stem = VARIANTS[variant]
+    _, blocks, _, stem = VARIANTS[variant]
     imagenet = stem == "imagenet"
     return register_model(
         variant, family="resnet", paper=PAPER,
