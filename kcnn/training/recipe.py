@@ -81,7 +81,7 @@ class Recipe:
         description: one paragraph for ``--help``.
         defaults: the paper's settings; merged over ``COMMON_DEFAULTS`` (``epochs``,
             ``batch_size``, ``seed``, ``deterministic``, ``precision``, ``jit_compile``,
-            ``strategy``, ``steps_per_epoch``, ``smoke``).
+            ``run_eagerly``, ``strategy``, ``steps_per_epoch``, ``smoke``).
         data: ``data(cfg) -> Data``; must honour ``cfg.smoke`` (tiny generated data, see
             ``kcnn.data.synthetic``).
         model: ``model(cfg, data) -> keras.Model``, called inside the strategy's scope.
@@ -94,7 +94,8 @@ class Recipe:
         evaluate: optional ``evaluate(cfg, model, data) -> dict`` replacing the default
             test evaluation (``kcnn.training.evaluate``); must return ``"accuracy"`` in [0, 1].
         smoke: settings applied by ``--smoke`` unless given explicitly (tiny sizes, one
-            epoch, one or two steps).
+            epoch, one or two steps); ``run_eagerly`` is always among them, since running
+            two steps eagerly is quicker than tracing the train step.
         help: help text per setting.
         choices: allowed values per setting.
     """
@@ -122,7 +123,7 @@ class Recipe:
 
     def parse(self, argv=None):
         """Parses a command line; returns ``(cfg, run_options)``."""
-        args = self.parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = self.parser().parse_intermixed_args(list(sys.argv[1:] if argv is None else argv))
         given = {k: v for k, v in vars(args).items()
                  if k in self.all_defaults and v is not None}
         given.update(config_lib.parse_overrides(args.overrides, self.all_defaults))
@@ -132,7 +133,7 @@ class Recipe:
     def config(self, **settings):
         """The resolved configuration for ``settings`` over the defaults."""
         return config_lib.resolve(self.all_defaults, given=settings,
-                                  smoke_overrides=self.smoke)
+                                  smoke_overrides={"run_eagerly": True, **self.smoke})
 
     def run(self, cfg=None, *, output=None, overwrite=False, verbose=1, **settings):
         """Trains and evaluates; see ``kcnn.training.run``."""
@@ -210,7 +211,8 @@ def run(recipe, cfg, *, output=None, overwrite=False, verbose=1):
     steps_needed = math.ceil(data.train_size / cfg.batch_size) if data.train_size else None
     with strategy.scope():
         model = recipe.model(cfg, data)
-        model.compile(**recipe.compile(cfg, data), jit_compile=cfg.jit_compile)
+        model.compile(**recipe.compile(cfg, data), jit_compile=cfg.jit_compile,
+                      run_eagerly=cfg.run_eagerly and not cfg.jit_compile)
 
     throughput = Throughput(cfg.batch_size)
     extra = list(recipe.callbacks(cfg, data, run_dir)) if recipe.callbacks else []
@@ -236,7 +238,7 @@ def run(recipe, cfg, *, output=None, overwrite=False, verbose=1):
     if recipe.evaluate is not None:
         result = recipe.evaluate(cfg, model, data)
     else:
-        result = evaluation.evaluate(model, data.test)
+        result = evaluation.evaluate(model, data.test, run_eagerly=cfg.run_eagerly)
     rows = run_dir.read_history()
     metrics = {
         "recipe": recipe.name, "model": model.name, "completed": True,

@@ -1,0 +1,255 @@
+"""kcnn.training: configuration, run folders, resuming, NaN stop, evaluation, CLI."""
+
+import json
+import os
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from kcnn import training
+from kcnn.training import config as config_lib
+from kcnn.training.toy import toy_recipe
+
+
+# === Configuration and command line ===
+
+def test_command_line_overrides_are_typed_and_user_settings_beat_smoke():
+    recipe = toy_recipe()
+    cfg, options = recipe.parse(["--batch-size", "8", "lr=0.5", "--no-shuffle", "--smoke",
+                                 "input_shape=[4, 4, 1]", "--epochs", "5", "--output", "o"])
+    assert cfg.batch_size == 8 and cfg.lr == 0.5 and cfg.shuffle is False
+    assert cfg.input_shape == [4, 4, 1]
+    assert cfg.smoke is True
+    assert cfg.epochs == 5            # given explicitly: wins over the smoke setting (1)
+    assert cfg.steps_per_epoch == 2   # from the smoke settings
+    assert options == {"output": "o", "overwrite": False, "verbose": 1}
+    assert recipe.parse([])[0].epochs == 3
+
+
+def test_unknown_or_malformed_overrides_are_rejected_with_suggestions():
+    defaults = toy_recipe().all_defaults
+    with pytest.raises(ValueError, match="Did you mean batch_size"):
+        config_lib.parse_overrides(["batch_sise=3"], defaults)
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        config_lib.parse_overrides(["epochs"], defaults)
+    with pytest.raises(ValueError, match="Cannot parse epochs"):
+        config_lib.parse_overrides(["epochs=many"], defaults)
+    with pytest.raises(SystemExit):
+        toy_recipe().parse(["--precision", "float64"])
+
+
+def test_precision_auto_is_float32_on_cpu_and_bad_values_are_named():
+    assert training.resolve_precision("auto") == "float32"
+    assert training.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="precision"):
+        training.resolve_precision("half")
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        os.environ.pop("TF_CONFIG", None)
+        training.make_strategy("multi_worker")
+
+
+# === Run folders ===
+
+def test_run_writes_config_model_metrics_history_logs_and_plot(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = toy_recipe().main(["--output", str(out), "--epochs", "2", "--validate",
+                              "--verbose", "0", "--run-eagerly"])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"test accuracy: [01]\.\d{4}", lines[-1])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert isinstance(metrics["test_accuracy"], float) and 0 <= metrics["test_accuracy"] <= 1
+    assert lines[-1] == f"test accuracy: {metrics['test_accuracy']:.4f}"
+    record = json.loads((out / "config.json").read_text())
+    assert record["config"]["epochs"] == 2 and record["recipe"] == "toy"
+    assert record["versions"]["keras"] == keras.__version__
+    assert {"python", "tensorflow", "kcnn"} <= set(record["versions"])
+    history = json.loads((out / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(history[0])
+    assert history[0]["learning_rate"] == pytest.approx(0.1)
+    assert (out / "history.csv").read_text().splitlines()[0].startswith("epoch,")
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any(f.startswith("events") for f in os.listdir(out / "logs" / "train"))
+    assert sorted(os.listdir(out / "checkpoints")) == ["epoch_001.weights.h5",
+                                                        "epoch_002.weights.h5"]
+    assert not (out / "backup").exists()
+    model = keras.saving.load_model(out / "model.keras")
+    x = np.zeros((1, 8, 8, 1), "float32")
+    assert np.asarray(model(x)).sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_different_configuration_in_existing_folder_is_refused_unless_overwrite(tmp_path,
+                                                                               capsys):
+    out = str(tmp_path / "run")
+    recipe = toy_recipe()
+    recipe.run(output=out, epochs=1, verbose=0, run_eagerly=True)
+    with pytest.raises(training.ConfigMismatchError) as info:
+        recipe.run(output=out, epochs=1, lr=0.05, verbose=0, run_eagerly=True)
+    message = str(info.value)
+    assert "lr: 0.1 -> 0.05" in message and "--overwrite" in message and out in message
+    assert recipe.main(["--output", out, "--epochs", "1", "--lr", "0.05",
+                        "--run-eagerly"]) == 2
+    assert "different configuration" in capsys.readouterr().err
+    metrics = recipe.run(output=out, epochs=1, lr=0.05, overwrite=True, verbose=0,
+                         run_eagerly=True)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["lr"] == 0.05
+    assert metrics["resumed"] is False
+
+
+def test_folder_with_run_files_but_no_config_is_refused(tmp_path):
+    (tmp_path / "model.keras").write_text("not ours")
+    with pytest.raises(training.ConfigMismatchError, match="no config.json"):
+        training.RunDirectory(tmp_path, recipe="toy", config={})
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _lr_schedule(cfg, data, run):
+    from kcnn import schedules
+
+    steps = -(-data.train_size // cfg.batch_size)
+    return [schedules.ScheduleCallback(schedules.StepDecay(cfg.lr, steps, factor=0.5),
+                                       state_path=run.schedule_state_path)]
+
+
+def test_interrupted_run_resumes_from_last_finished_epoch_like_an_uninterrupted_one(
+        tmp_path):
+    settings = {"epochs": 4, "verbose": 0, "run_eagerly": True}
+    reference = toy_recipe(callbacks=_lr_schedule).run(output=str(tmp_path / "ref"),
+                                                       **settings)
+    ref_weights = keras.saving.load_model(tmp_path / "ref" / "model.keras").get_weights()
+
+    out = str(tmp_path / "run")
+
+    def interrupted(cfg, data, run):
+        return _lr_schedule(cfg, data, run) + [_Interrupt(2)]
+
+    keras.backend.clear_session()
+    with pytest.raises(KeyboardInterrupt):
+        toy_recipe(callbacks=interrupted).run(output=out, **settings)
+    assert [r["epoch"] for r in json.loads(open(f"{out}/history.json").read())] == [1, 2]
+    assert not os.path.exists(f"{out}/model.keras")
+    keras.backend.clear_session()
+    resumed = toy_recipe(callbacks=_lr_schedule).run(output=out, **settings)
+    assert resumed["resumed"] is True
+    history = json.loads(open(f"{out}/history.json").read())
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    # The rate continues the step decay (halved every epoch): 0.1, 0.05, 0.025, 0.0125.
+    assert [r["learning_rate"] for r in history] == pytest.approx([0.1, 0.05, 0.025, 0.0125])
+    weights = keras.saving.load_model(f"{out}/model.keras").get_weights()
+    for a, b in zip(weights, ref_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert resumed["test_accuracy"] == pytest.approx(reference["test_accuracy"])
+
+    # A finished run is reported again, not retrained.
+    again = toy_recipe(callbacks=_lr_schedule).run(output=out, **settings)
+    assert again["test_accuracy"] == resumed["test_accuracy"]
+    assert len(json.loads(open(f"{out}/history.json").read())) == 4
+
+
+def test_nan_loss_stops_with_message_naming_last_good_checkpoint(tmp_path, capsys):
+    import tensorflow as tf
+
+    def poisoned(cfg):
+        from kcnn.training.toy import _data
+
+        data = _data(cfg)
+        x = np.full((4, 8, 8, 8, 1), 0.5, "float32")
+        y = np.zeros((4, 8), "int32")
+        weights = np.ones((4, 8), "float32")
+        weights[3, 5] = np.nan  # epoch 2, batch 2 (two batches per epoch)
+        data.train = tf.data.Dataset.from_tensor_slices((x, y, weights))
+        return data
+
+    out = tmp_path / "run"
+    recipe = toy_recipe(data=poisoned)
+    code = recipe.main(["--output", str(out), "--epochs", "3", "--steps-per-epoch", "2",
+                        "--verbose", "0", "--run-eagerly"])
+    assert code == 1
+    err = capsys.readouterr().err
+    good = str(out / "checkpoints" / "epoch_001.weights.h5")
+    assert "became nan at epoch 2, batch 2" in err
+    assert f"last good checkpoint is {good} (after epoch 1)" in err
+    assert os.listdir(out / "checkpoints") == ["epoch_001.weights.h5"]
+    assert not (out / "model.keras").exists() and not (out / "metrics.json").exists()
+    # The backup still holds epoch 1, so a rerun resumes there, not from the diverged state.
+    state = json.loads((out / "backup" / "training_metadata.json").read_text())
+    assert state["epoch"] == 1
+
+
+# === Evaluation ===
+
+def _fixed_scores_model(num_classes):
+    """A model whose 1x1 "images" of ``num_classes`` channels are its logits."""
+    inputs = keras.Input((1, 1, num_classes))
+    outputs = keras.layers.Activation("softmax")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, outputs)
+
+
+def test_top1_top5_accuracy_match_numpy():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(50, 8)).astype("float32")
+    labels = rng.integers(0, 8, size=50).astype("int32")
+    ds = tf.data.Dataset.from_tensor_slices((logits[:, None, None], labels)).batch(16)
+    result = training.evaluate(_fixed_scores_model(8), ds)
+    ranks = (logits > logits[np.arange(50), labels][:, None]).sum(axis=1)
+    assert result["examples"] == 50
+    assert result["accuracy"] == pytest.approx(np.mean(ranks == 0))
+    assert result["top5_accuracy"] == pytest.approx(np.mean(ranks < 5))
+
+
+def test_multi_crop_evaluation_averages_softmax_over_crops():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(scale=3.0, size=(20, 10, 6)).astype("float32")  # 20 images, 10 crops
+    labels = rng.integers(0, 6, size=20).astype("int32")
+    ds = tf.data.Dataset.from_tensor_slices((logits[:, :, None, None], labels)).batch(7)
+    result = training.evaluate(_fixed_scores_model(6), ds, top_k=(1,))
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    expected = np.mean(p.mean(axis=1).argmax(-1) == labels)
+    assert result["accuracy"] == pytest.approx(expected)
+    # averaging logits instead would differ on this data (the test can tell them apart)
+    assert np.mean(logits.mean(axis=1).argmax(-1) == labels) != expected
+
+
+def test_main_output_of_models_with_auxiliary_classifiers():
+    a, b = object(), object()
+    assert training.main_output([a, b]) is a
+    assert training.main_output({"aux1_predictions": b, "predictions": a}) is a
+    assert training.main_output(a) is a
+
+
+# === kcnn train ===
+
+def test_cli_finds_recipes_by_name_by_model_and_by_path(tmp_path, monkeypatch, capsys):
+    from kcnn.training import cli
+
+    root = os.path.join(os.path.dirname(__file__), "..", "recipes")
+    path = training.find_recipe("lenet5_digits")
+    assert os.path.samefile(path, os.path.join(root, "lenet5_digits.py"))
+    assert training.find_recipe(path) == path
+    with pytest.raises(ValueError, match="Did you mean lenet5_digits"):
+        training.find_recipe("lenet5_digit")
+    resolved, argv = cli._resolve("lenet5_modern", ["--smoke"])
+    assert os.path.samefile(resolved, path) and argv == ["--model", "lenet5_modern", "--smoke"]
+    # KCNN_RECIPES folders come first
+    (tmp_path / "mine.py").write_text("def main(argv):\n    print('ran', argv)\n    return 3\n")
+    monkeypatch.setenv("KCNN_RECIPES", str(tmp_path))
+    assert training.cli_main(["mine", "--x"]) == 3
+    assert "ran ['--x']" in capsys.readouterr().out
+    assert training.cli_main(["nonexistent_recipe"]) == 2
+    assert "No recipe named" in capsys.readouterr().err
