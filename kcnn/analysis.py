@@ -62,7 +62,8 @@ class LayerRow:
         params_without_bias: ``params`` without the variables named ``bias``.
         flops: multiply-adds per example (None if the shape is not fully known).
         counted: whether ``memory`` counts in the total (False for views such as Flatten).
-        itemsize: bytes per element of the layer's compute dtype.
+        itemsize: bytes per element of the output (the output tensor's dtype, or the
+            compute dtype for sublayers).
         note: geometry warning, or "".
     """
 
@@ -226,8 +227,9 @@ def summary(model_or_name, *, expand=True, **build_kwargs):
                                  trainable=0, params_without_bias=0, flops=0,
                                  itemsize=_itemsize(t.dtype)))
     for layer in layers:
-        in_shapes, out_shapes = _node_shapes(layer)
-        rows.extend(_rows(layer, in_shapes, out_shapes, depth=0, prefix=""))
+        in_shapes, out_shapes, out_dtype = _node_shapes(layer)
+        rows.extend(_rows(layer, in_shapes, out_shapes, depth=0, prefix="",
+                          out_dtype=out_dtype))
     rows = [dataclasses.replace(r, note=notes.get(r.name, "")) for r in rows]
     return ModelSummary(name=model.name, rows=tuple(rows), expand=expand)
 
@@ -280,7 +282,7 @@ def layer_multiply_adds(layer, input_shape, output_shape):
 
 # === Helpers ===
 
-def _rows(layer, in_shapes, out_shapes, *, depth, prefix):
+def _rows(layer, in_shapes, out_shapes, *, depth, prefix, out_dtype=None):
     in_shape = in_shapes[0] if in_shapes else None
     out_shape = out_shapes[0] if out_shapes else None
     memory = None
@@ -304,7 +306,7 @@ def _rows(layer, in_shapes, out_shapes, *, depth, prefix):
         params_without_bias=sum(_numel(w) for w in weights
                                 if w.name.rsplit("/", 1)[-1] != "bias"),
         flops=flops, counted=kind not in VIEW_LAYERS,
-        itemsize=_itemsize(getattr(layer, "compute_dtype", "float32")))
+        itemsize=_itemsize(out_dtype or getattr(layer, "compute_dtype", "float32")))
     rows = [row]
     if hasattr(layer, "sublayer_shapes") and in_shape is not None:
         for sub, sub_in, sub_out in layer.sublayer_shapes(in_shape):
@@ -312,20 +314,21 @@ def _rows(layer, in_shapes, out_shapes, *, depth, prefix):
                               prefix=row.name + "/"))
     elif isinstance(layer, keras.Model):
         for sub in layer.layers:
-            sub_in, sub_out = _node_shapes(sub)
-            rows.extend(_rows(sub, sub_in, sub_out, depth=depth + 1, prefix=row.name + "/"))
+            sub_in, sub_out, sub_dtype = _node_shapes(sub)
+            rows.extend(_rows(sub, sub_in, sub_out, depth=depth + 1, prefix=row.name + "/",
+                              out_dtype=sub_dtype))
     return rows
 
 
 def _node_shapes(layer):
-    """Input and output shapes of the first call of ``layer`` in its model."""
+    """Input shapes, output shapes and output dtype of the first call of ``layer``."""
     nodes = getattr(layer, "_inbound_nodes", None) or []
     if not nodes:
-        return [], []
+        return [], [], None
     node = nodes[0]
     ins = [tuple(t.shape) for t in node.input_tensors]
     outs = [tuple(t.shape) for t in node.outputs]
-    return ins, outs
+    return ins, outs, (node.outputs[0].dtype if node.outputs else None)
 
 
 def _describe(layer):
