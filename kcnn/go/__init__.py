@@ -16,14 +16,18 @@ The engine is compiled with numba on first use (cached on disk afterwards).
 """
 
 from kcnn.go.board import BLACK, EMPTY, WHITE, GoState, IllegalMoveError
+from kcnn.go.convert import convert
+from kcnn.go.dataset import dataset, load_metadata, read_split
 from kcnn.go.features import FEATURE_SETS, PLANE_NAMES, features, num_planes
 from kcnn.go.sgf import (Game, SgfError, SgfWarning, final_state, iter_records, parse_sgf,
                          read_games, read_sgf, replay)
 from kcnn.go.symmetry import inverse, transform, transform_label, transform_point
+from kcnn.go.policy import evaluate_policy, move_probabilities, predict_move
 from kcnn.go.synthetic import random_game, write_random_games
 
 __all__ = ["BLACK", "WHITE", "EMPTY", "GoState", "IllegalMoveError", "FEATURE_SETS",
            "PLANE_NAMES", "features", "num_planes", "Game", "SgfError", "SgfWarning",
            "final_state", "iter_records", "parse_sgf", "read_games", "read_sgf", "replay",
            "inverse", "transform", "transform_label", "transform_point", "random_game",
-           "write_random_games"]
+           "write_random_games", "convert", "dataset", "load_metadata", "read_split",
+           "evaluate_policy", "move_probabilities", "predict_move"]
