@@ -82,6 +82,8 @@ def shift_rotate(*, max_shift=0.1, max_rotation=10.0, seed=None, fill_value=0.0)
         layers.append(keras.layers.RandomTranslation(max_shift, max_shift, fill_mode="constant",
                                                      fill_value=fill_value,
                                                      seed=None if seed is None else seed + 1))
+    if not layers:
+        return lambda images: images
     model = keras.Sequential(layers, name="shift_rotate")
 
     def augment(images):

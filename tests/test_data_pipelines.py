@@ -1,0 +1,106 @@
+"""kcnn.data pipelines: array batches, CIFAR and digit augmentation, image folders, crops."""
+
+import numpy as np
+import pytest
+
+from kcnn.data import cifar, folders, pipelines, synthetic
+
+
+def test_from_arrays_batches_shuffles_per_epoch_and_preprocesses():
+    x = np.arange(10, dtype="float32").reshape(10, 1, 1, 1)
+    y = np.arange(10, dtype="int32")
+    ds = pipelines.from_arrays(x, y, batch_size=4, shuffle=True, seed=3,
+                               preprocess=lambda images: images * 2)
+    epochs = [[(bx.numpy().ravel(), by.numpy()) for bx, by in ds] for _ in range(2)]
+    for batches in epochs:
+        assert [len(by) for _, by in batches] == [4, 4, 2]
+        labels = np.concatenate([by for _, by in batches])
+        assert sorted(labels) == list(range(10))
+        for bx, by in batches:  # images stay with their labels
+            np.testing.assert_array_equal(bx, 2 * by)
+    assert not np.array_equal(np.concatenate([b for _, b in epochs[0]]),
+                              np.concatenate([b for _, b in epochs[1]]))
+
+
+def test_pad_crop_flip_gives_a_crop_of_the_zero_padded_image_or_its_mirror():
+    rng = np.random.default_rng(0)
+    images = rng.random((16, 6, 6, 2)).astype("float32") + 1.0  # no zeros inside
+    out = pipelines.pad_crop_flip(padding=2, seed=1)(images).numpy()
+    assert out.shape == images.shape
+    flips = 0
+    for image, crop in zip(images, out):
+        padded = np.pad(image, ((2, 2), (2, 2), (0, 0)))
+        matches = [(dy, dx, flip) for dy in range(5) for dx in range(5) for flip in (0, 1)
+                   if np.array_equal(crop, (lambda c: c[:, ::-1] if flip else c)(
+                       padded[dy:dy + 6, dx:dx + 6]))]
+        assert matches, "output is not a crop of the padded image"
+        flips += all(m[2] for m in matches)
+    assert 0 < flips < 16  # both mirrored and unmirrored crops occur
+
+
+def test_shift_rotate_moves_digits_but_keeps_them_on_a_blank_background():
+    x = np.zeros((8, 32, 32, 1), "float32")
+    x[:, 12:20, 14:18] = 1.0
+    out = np.asarray(pipelines.shift_rotate(max_shift=0.1, max_rotation=10, seed=0)(x))
+    assert out.shape == x.shape
+    assert not np.allclose(out, x)
+    assert np.all(out >= -1e-6) and np.all(out <= 1 + 1e-6)
+    # ink is moved, not created: totals stay close (bilinear resampling smears edges)
+    np.testing.assert_allclose(out.sum(axis=(1, 2, 3)), x.sum(axis=(1, 2, 3)), rtol=0.15)
+    same = pipelines.shift_rotate(max_shift=0.0, max_rotation=0.0)(x)
+    np.testing.assert_allclose(np.asarray(same), x)
+
+
+def test_synthetic_images_have_requested_shapes_and_balanced_labels():
+    x, y = synthetic.images(20, (5, 5, 3), 4, seed=0, scale=255.0)
+    assert x.shape == (20, 5, 5, 3) and x.dtype == np.float32 and y.dtype == np.int32
+    assert np.bincount(y).tolist() == [5, 5, 5, 5]
+    assert 0 <= x.min() and x.max() <= 255.0
+
+
+def test_cifar_validation_split_is_stratified_and_fixed():
+    y = np.repeat(np.arange(10), 20).astype("int32")
+    x = np.arange(200, dtype="float32").reshape(200, 1, 1, 1)
+    (xt, yt), (xv, yv) = cifar.split_validation(x, y, validation_size=50, seed=0)
+    assert len(xv) == 50 and len(xt) == 150
+    assert np.bincount(yv).tolist() == [5] * 10
+    assert not set(xv.ravel()) & set(xt.ravel())
+    (_, _), (xv2, _) = cifar.split_validation(x, y, validation_size=50, seed=0)
+    np.testing.assert_array_equal(xv, xv2)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(10, 12, 12, 3)).astype("float32")
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    root = folders.write_image_folders(str(tmp_path_factory.mktemp("images")), x[:6], y[:6],
+                                       x[6:], y[6:])
+    return root, x, y
+
+
+def test_image_folders_read_classes_and_give_centre_and_ten_crops(folder):
+    root, x, y = folder
+    data = folders.image_folders(root, batch_size=4, image_size=8, resize=12,
+                                 eval_protocol="ten_crop")
+    assert data["class_names"] == ["class_000", "class_001", "class_002"]
+    assert data["train_size"] == 6 and data["test_size"] == 4
+    bx, by = next(iter(data["train"]))
+    assert bx.shape == (4, 8, 8, 3)
+    tx, ty = next(iter(data["test"]))
+    assert tx.shape == (4, 10, 8, 8, 3)
+    # test images in file order: 000000.png.. of each class folder; PNG keeps exact values
+    order = sorted(range(4), key=lambda i: (y[6 + i], i))
+    images = x[6:][order]
+    labels = y[6:][order]
+    np.testing.assert_array_equal(ty.numpy(), labels)
+    np.testing.assert_array_equal(tx.numpy()[:, 0], images[:, 2:10, 2:10])      # centre
+    np.testing.assert_array_equal(tx.numpy()[:, 1], images[:, :8, :8])           # top-left
+    np.testing.assert_array_equal(tx.numpy()[:, 5], images[:, 2:10, 2:10][:, :, ::-1])
+    vx, _ = next(iter(data["validation"]))
+    np.testing.assert_array_equal(vx.numpy(), images[:, 2:10, 2:10])
+
+
+def test_missing_folders_are_reported_with_the_expected_layout(tmp_path):
+    with pytest.raises(ValueError, match="train and .*val"):
+        folders.image_folders(str(tmp_path), batch_size=2)
