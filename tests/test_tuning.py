@@ -29,7 +29,8 @@ def _space_hp(space, name):
 
 # === Overrides and the declared space ===
 
-def test_parse_override_reads_values_lists_and_ranges():
+def test_overrides_fix_list_and_narrow_without_a_hypermodel_class():
+    # the command line's --set forms
     assert hparams.parse_override("5") == 5
     assert hparams.parse_override("relu") == "relu"
     assert hparams.parse_override("true") is True
@@ -44,8 +45,6 @@ def test_parse_override_reads_values_lists_and_ranges():
     with pytest.raises(ValueError, match="name=value"):
         hparams.parse_overrides(["filters"])
 
-
-def test_overrides_fix_list_and_narrow_without_a_hypermodel_class():
     space = get_space("convnet", input_shape=(16, 16, 1), num_classes=10, overrides={
         "num_stages": Range(1, 2), "filters": [8, 16], "kernel_size_1": 5,
         "learning_rate": Range(1e-3, 1e-2, sampling="log"), "dropout": Range(0.0, 0.2, 0.1)})
@@ -58,11 +57,10 @@ def test_overrides_fix_list_and_narrow_without_a_hypermodel_class():
     assert (hp["learning_rate"].min_value, hp["learning_rate"].max_value) == (1e-3, 1e-2)
     assert hp["learning_rate"].sampling == "log"
     assert hp["dropout"].step == pytest.approx(0.1)
-    # the untouched ones keep the paper's defaults
-    assert space.defaults()["kernel_size_2"] == 3
+    defaults = space.defaults()
+    assert defaults["num_stages"] == 2  # the paper's 3 moved to the nearest bound
+    assert defaults["kernel_size_2"] == 3  # untouched: the paper's value
 
-
-def test_unknown_override_names_the_close_match():
     with pytest.raises(ValueError, match="kernel_size_1"):
         get_space("convnet", input_shape=(16, 16, 1), num_classes=10,
                   overrides={"kernal_size_1": 3})
@@ -113,35 +111,34 @@ def test_default_points_are_the_papers_networks():
     assert model.optimizer.coupled_weight_decay == 1e-4
 
 
-@pytest.mark.parametrize("values", [
-    {"num_stages": 1, "kernel_size_1": 5, "convs_per_stage": 2, "filters": 8},
-    {"num_stages": 3, "kernel_size_1": 1, "kernel_size_2": 7, "kernel_size_3": 3,
-     "convs_per_stage": 1, "filters": 16, "filter_growth": 2},
-])
-def test_convnet_space_builds_the_sampled_layers(values):
+def test_convnet_space_builds_the_sampled_layers():
     space = get_space("convnet", input_shape=(16, 16, 1), num_classes=10)
-    hp = space.search_space()
-    hp.values.update(values)
-    hp.ensure_active_values()
-    s = model_structure(space.build(hp))
-    growth = hp.values["filter_growth"]
-    expected = [[f"block{b}_conv{c}", [values[f"kernel_size_{b}"]] * 2,
-                 values["filters"] * growth ** (b - 1)]
-                for b in range(1, values["num_stages"] + 1)
-                for c in range(1, values["convs_per_stage"] + 1)]
-    assert s["conv"] == expected
+    for values in ({"num_stages": 1, "kernel_size_1": 5, "convs_per_stage": 2, "filters": 8},
+                   {"num_stages": 3, "kernel_size_1": 1, "kernel_size_2": 7,
+                    "kernel_size_3": 3, "convs_per_stage": 1, "filters": 16}):
+        hp = space.search_space()
+        hp.values.update(values)
+        hp.ensure_active_values()
+        s = model_structure(space.build(hp))
+        growth = hp.values["filter_growth"]
+        expected = [[f"block{b}_conv{c}", [values[f"kernel_size_{b}"]] * 2,
+                     values["filters"] * growth ** (b - 1)]
+                    for b in range(1, values["num_stages"] + 1)
+                    for c in range(1, values["convs_per_stage"] + 1)]
+        assert s["conv"] == expected
 
 
-@pytest.mark.parametrize("depth,convs", [(11, (1, 1, 2, 2, 2)), (19, (2, 2, 4, 4, 4))])
-def test_vgg_space_depth_is_the_papers_configuration(depth, convs):
+def test_vgg_space_depth_is_the_papers_configuration():
     # Table 1 of Simonyan & Zisserman: configurations A (11) and E (19).
-    space = get_space("vgg", input_shape=(32, 32, 3), num_classes=10,
-                      overrides={"depth": depth, "width": 8, "fc_units": 256})
-    s = model_structure(space.build(keras_tuner.HyperParameters()))
-    per_block = [sum(1 for name, _, _ in s["conv"] if name.startswith(f"block{b}_"))
-                 for b in range(1, 6)]
-    assert tuple(per_block) == convs
-    assert [f for name, _, f in s["conv"] if name.endswith("conv1")] == [8, 16, 32, 64, 64]
+    for depth, convs in ((11, (1, 1, 2, 2, 2)), (19, (2, 2, 4, 4, 4))):
+        space = get_space("vgg", input_shape=(32, 32, 3), num_classes=10,
+                          overrides={"depth": depth, "width": 8, "fc_units": 256})
+        s = model_structure(space.build(keras_tuner.HyperParameters()))
+        per_block = [sum(1 for name, _, _ in s["conv"] if name.startswith(f"block{b}_"))
+                     for b in range(1, 6)]
+        assert tuple(per_block) == convs
+        assert [f for name, _, f in s["conv"] if name.endswith("conv1")] == [8, 16, 32, 64,
+                                                                               64]
 
 
 def test_resnet_space_blocks_and_width_reach_the_builder():

@@ -6,11 +6,13 @@
   default, the originals);
 - ``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar100``: ``keras.datasets`` (downloaded
   once into ``~/.keras/datasets``);
+- a directory written by ``kcnn go convert`` (Go positions with 48 planes and move labels,
+  for ``alphago_policy``; the validation positions are whole games held out of the training
+  split, so that no game is in both);
 - a directory of one sub-folder per class (``keras.utils.image_dataset_from_directory``,
   resized to ``--image-size``, 32 by default, and held in memory);
 - an ``.npz`` file with ``x_train``, ``y_train`` and optionally ``x_val``/``y_val`` and
-  ``x_test``/``y_test`` (or just ``x`` and ``y``), e.g. Go positions of shape
-  ``(n, 19, 19, 48)`` with move labels for ``alphago_policy``.
+  ``x_test``/``y_test`` (or just ``x`` and ``y``), used as stored (cast to float32).
 
 The sweep scores trials on a validation split carved from the training data (``x_val``
 when given); the test split only scores the retrained best model.
@@ -37,6 +39,8 @@ class SweepData:
         x_train, y_train: examples the trials train on.
         x_val, y_val: examples that score the trials.
         x_test, y_test: held-out examples for the retrained best model (may be None).
+        classes: number of classes when the labels may not show them all (Go: every
+            board point); None counts them from the labels.
     """
 
     name: str
@@ -46,6 +50,7 @@ class SweepData:
     y_val: np.ndarray
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    classes: int | None = None
 
     def __post_init__(self):
         self._tensors = {}
@@ -56,6 +61,8 @@ class SweepData:
 
     @property
     def num_classes(self):
+        if self.classes is not None:
+            return int(self.classes)
         ys = [self.y_train, self.y_val] + ([self.y_test] if self.y_test is not None else [])
         return int(max(int(np.max(y)) for y in ys if len(y)) + 1)
 
@@ -143,7 +150,7 @@ def load_data(name, *, image_size=None, validation_fraction=0.2, seed=0, limit=N
                 min_inclusive=False, max_inclusive=False)
     if image_size is not None:
         check_int("image_size", image_size, minimum=1)
-    x_val = y_val = x_test = y_test = None
+    x_val = y_val = x_test = y_test = classes = None
     if not isinstance(name, str):
         raise TypeError(f"`data` must be a dataset name or a path. Received: data={name!r}")
     key = name.lower()
@@ -162,6 +169,18 @@ def load_data(name, *, image_size=None, validation_fraction=0.2, seed=0, limit=N
 
             x = tf.image.resize(x, (image_size, image_size)).numpy()
             x_test = tf.image.resize(x_test, (image_size, image_size)).numpy()
+    elif os.path.isdir(name) and os.path.exists(os.path.join(name, "metadata.json")):
+        from kcnn.go.dataset import load_metadata, read_split
+
+        size = load_metadata(name)["board_size"]
+        classes = size * size
+        x, y, games, _ = read_split(name, "train")
+        held = _held_out_games(games, validation_fraction, seed)
+        x_val, y_val = x[held].astype("float32"), y[held]
+        x, y = x[~held].astype("float32"), y[~held]
+        x_test, y_test, _, _ = read_split(name, "test")
+        x_test = x_test.astype("float32") if len(x_test) else None
+        y_test = y_test if x_test is not None else None
     elif os.path.isdir(name):
         import keras
 
@@ -185,9 +204,9 @@ def load_data(name, *, image_size=None, validation_fraction=0.2, seed=0, limit=N
         else:
             raise ValueError(f"{name!r} must hold x_train and y_train (or x and y). "
                              f"Found: {sorted(arrays)}")
-        x = _images(x)
-        x_val = None if x_val is None else _images(x_val)
-        x_test = None if x_test is None else _images(x_test)
+        x = np.asarray(x, "float32")
+        x_val = None if x_val is None else np.asarray(x_val, "float32")
+        x_test = None if x_test is None else np.asarray(x_test, "float32")
     else:
         raise ValueError(f"Unknown dataset {name!r}: expected 'digits', one of "
                          f"{', '.join(KERAS_DATASETS)}, an image folder or an .npz file. "
@@ -203,4 +222,14 @@ def load_data(name, *, image_size=None, validation_fraction=0.2, seed=0, limit=N
         name=name, x_train=np.asarray(x, "float32"), y_train=np.asarray(y, "int32"),
         x_val=np.asarray(x_val, "float32"), y_val=np.asarray(y_val, "int32").reshape(-1),
         x_test=None if x_test is None else np.asarray(x_test, "float32"),
-        y_test=None if y_test is None else np.asarray(y_test, "int32").reshape(-1))
+        y_test=None if y_test is None else np.asarray(y_test, "int32").reshape(-1),
+        classes=classes)
+
+
+def _held_out_games(games, fraction, seed):
+    """A mask of the positions whose game is drawn into the validation split."""
+    ids = np.unique(games)
+    rng = np.random.default_rng(seed)
+    count = max(1, int(round(len(ids) * fraction))) if len(ids) > 1 else 0
+    held = rng.choice(ids, size=count, replace=False) if count else np.array([], ids.dtype)
+    return np.isin(games, held)

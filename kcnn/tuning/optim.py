@@ -100,7 +100,7 @@ def _schedule(name, rate, *, steps_per_epoch, epochs):
     """A LearningRateSchedule (or the float rate) for ``name`` over the budget."""
     import keras
 
-    from kcnn.schedules.decay import MultiStepDecay, StepDecay
+    from kcnn.schedules import MultiStepDecay, StepDecay
 
     total = max(1, steps_per_epoch * epochs)
     if name in ("constant", "plateau"):
@@ -129,7 +129,7 @@ def make_optimizer(t, *, steps_per_epoch, epochs):
     import keras
 
     from kcnn.optimizers import AlexNetSGD
-    from kcnn.schedules.decay import Warmup
+    from kcnn.schedules import Warmup
 
     rate = _schedule(t["schedule"], float(t["learning_rate"]),
                      steps_per_epoch=steps_per_epoch, epochs=epochs)
@@ -158,8 +158,7 @@ def make_callbacks(t, *, steps_per_epoch, state_path=None):
     """Callbacks a schedule needs (``plateau``: kcnn's resumable ReduceOnPlateau)."""
     if t["schedule"] != "plateau":
         return []
-    from kcnn.schedules.callbacks import ReduceOnPlateau
-    from kcnn.schedules.decay import Warmup
+    from kcnn.schedules import ReduceOnPlateau, Warmup
 
     rate = float(t["learning_rate"])
     warmup = int(t.get("warmup_epochs") or 0)

@@ -29,6 +29,9 @@ classes here work around what it gets wrong:
   busy instead of spinning, and the oversized marker survives gRPC (which drops trial
   messages).
 - **Seed 0** means "random" to keras-tuner; kcnn passes ``seed + 1``.
+- A leftover ``print`` in keras-tuner's ``Parent.to_proto`` wrote the first value of every
+  conditional scope to stdout at each gRPC call; kcnn replaces that method with a silent
+  copy.
 
 Early stopping: with the random, grid and Bayesian tuners a trial stops when its best score
 after an epoch is worse than the median of the finished trials' best scores at the same
@@ -91,6 +94,32 @@ def current_rss_mb():
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _silent_parent_to_proto(self):
+    """keras-tuner 1.4's ``Parent.to_proto`` without its stray ``print``."""
+    from keras_tuner.src import protos
+
+    proto = protos.get_proto()
+    first = self.values[0]
+    if isinstance(first, str):
+        values = [proto.Value(string_value=v) for v in self.values]
+    elif isinstance(first, bool):
+        values = [proto.Value(boolean_value=v) for v in self.values]
+    elif isinstance(first, int):
+        values = [proto.Value(int_value=v) for v in self.values]
+    else:
+        values = [proto.Value(float_value=v) for v in self.values]
+    return proto.Condition(parent=proto.Condition.Parent(name=self.name, values=values))
+
+
+def _patch_keras_tuner():
+    from keras_tuner.src.engine import conditions
+
+    conditions.Parent.to_proto = _silent_parent_to_proto
+
+
+_patch_keras_tuner()
 
 
 def _atomic_json(path, obj):
