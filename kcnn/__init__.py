@@ -14,18 +14,19 @@ import importlib
 
 __version__ = "0.1.0"
 
-from kcnn import layers, models, preprocessing  # noqa: F401,E402  (registers layers and networks)
+# importing these registers every layer, schedule, loss and optimizer class with Keras, so a
+# .keras file that uses them loads after a plain `import kcnn`
+from kcnn import geometry, layers, losses, models, optimizers, preprocessing, schedules  # noqa: F401,E402
 from kcnn.registry import (ModelSpec, build, get_spec, list_models,  # noqa: E402
                            register_model, unregister_model)
 
 _LAZY_FUNCTIONS = {"summary": "kcnn.analysis", "feature_extractor": "kcnn.features"}
-_LAZY_MODULES = ("activations", "analysis", "bench", "callbacks", "data", "features",
-                 "geometry", "go", "inference", "losses", "optimizers", "schedules",
+_LAZY_MODULES = ("activations", "analysis", "bench", "data", "features", "go", "inference",
                  "training", "tuning", "weights")
 
 __all__ = ["ModelSpec", "build", "get_spec", "list_models", "register_model",
-           "unregister_model", "summary", "feature_extractor", "layers", "models",
-           "preprocessing", "__version__"]
+           "unregister_model", "summary", "feature_extractor", "geometry", "layers", "losses",
+           "models", "optimizers", "preprocessing", "schedules", "__version__"]
 
 
 def __getattr__(name):

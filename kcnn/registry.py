@@ -126,12 +126,12 @@ def _lookup_key(name):
     return key
 
 
-def get_spec(name) -> ModelSpec:
+def get_spec(name, /) -> ModelSpec:
     """Returns the ``ModelSpec`` of a registered model (case-insensitive)."""
     return _REGISTRY[_lookup_key(name)]
 
 
-def build(name, **kwargs):
+def build(name, /, **kwargs):
     """Builds the registered network ``name`` with the builder's keyword arguments.
 
     Example:

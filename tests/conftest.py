@@ -23,7 +23,7 @@ def policy(request):
 def _reset_keras_state():
     yield
     keras.mixed_precision.set_dtype_policy("float32")
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
 
 
 @pytest.fixture

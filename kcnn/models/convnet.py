@@ -19,10 +19,9 @@ from kcnn import activations
 from kcnn._checks import (check_bool, check_choice, check_input_shape, check_int,
                           check_rate)
 from kcnn.heads import check_head_args, global_pool, predictions
+from kcnn.layers import pooling
 from kcnn.registry import register_model
 
-KERAS_POOLINGS = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D,
-                  "average": keras.layers.AveragePooling2D}
 
 
 def _per_stage(name, value, num_stages, *, minimum=1):
@@ -35,24 +34,8 @@ def _per_stage(name, value, num_stages, *, minimum=1):
     return tuple(check_int(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(value))
 
 
-def _pooling_layer(kind, *, pool_size, name):
-    if kind in KERAS_POOLINGS:
-        return KERAS_POOLINGS[kind](pool_size, name=name)
-    from kcnn.layers import pooling
-
-    return pooling.get(kind, pool_size=pool_size, name=name)
-
-
 def _check_stage_pooling(stage_pooling):
-    if stage_pooling is None or stage_pooling in KERAS_POOLINGS:
-        return stage_pooling
-    if not isinstance(stage_pooling, str):
-        raise TypeError("`stage_pooling` must be a pooling name or None. "
-                        f"Received: stage_pooling={stage_pooling!r}")
-    from kcnn.layers import pooling
-
-    pooling.get(stage_pooling, pool_size=2)  # raises a clear error for unknown names
-    return stage_pooling
+    return pooling.check(stage_pooling, argument="stage_pooling")
 
 
 def _stage_pools(stage_pooling, num_stages):
@@ -148,7 +131,8 @@ def convnet(*, input_shape=(32, 32, 3), num_classes=10, include_top=True, poolin
             if activation is not None:
                 x = activations.layer(activation, name=f"{conv}_act")(x)
         if pools[s] is not None:
-            x = _pooling_layer(pools[s], pool_size=pool_size, name=f"{block}_pool")(x)
+            x = pooling.get(pools[s], pool_size=pool_size, name=f"{block}_pool",
+                            argument="stage_pooling")(x)
     if include_top:
         x = keras.layers.Flatten(name="flatten")(x)
         for i in range(k):
