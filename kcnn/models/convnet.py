@@ -19,7 +19,7 @@ from kcnn import activations
 from kcnn._checks import (check_bool, check_choice, check_input_shape, check_int,
                           check_rate)
 from kcnn.heads import check_head_args, global_pool, predictions
-from kcnn.layers import pooling
+from kcnn.layers import pooling as poolings
 from kcnn.registry import register_model
 
 
@@ -35,7 +35,7 @@ def _per_stage(name, value, num_stages, *, minimum=1):
 
 
 def _check_stage_pooling(stage_pooling):
-    return pooling.check(stage_pooling, argument="stage_pooling")
+    return poolings.check(stage_pooling, argument="stage_pooling")
 
 
 def _stage_pools(stage_pooling, num_stages):
@@ -131,8 +131,8 @@ def convnet(*, input_shape=(32, 32, 3), num_classes=10, include_top=True, poolin
             if activation is not None:
                 x = activations.layer(activation, name=f"{conv}_act")(x)
         if pools[s] is not None:
-            x = pooling.get(pools[s], pool_size=pool_size, name=f"{block}_pool",
-                            argument="stage_pooling")(x)
+            x = poolings.get(pools[s], pool_size=pool_size, name=f"{block}_pool",
+                             argument="stage_pooling")(x)
     if include_top:
         x = keras.layers.Flatten(name="flatten")(x)
         for i in range(k):
