@@ -89,3 +89,15 @@ def test_bad_arguments(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match) as info:
         kcnn.build("convnet", **kwargs)
     assert "Received:" in str(info.value)
+
+
+def test_stage_pooling_accepts_the_toolbox_poolings_by_name():
+    from kcnn.layers import L2Pooling2D, MaxAveragePooling2D
+
+    model = convnet(input_shape=(16, 16, 3), num_stages=2, convs_per_stage=1, filters=4,
+                    stage_pooling=["l2", "max_avg"], dense_layers=0)
+    assert isinstance(model.get_layer("block1_pool"), L2Pooling2D)
+    assert isinstance(model.get_layer("block2_pool"), MaxAveragePooling2D)
+    assert model.get_layer("block2_pool").output.shape[1:3] == (4, 4)
+    with pytest.raises(ValueError, match="stage_pooling"):
+        convnet(stage_pooling="l3")
