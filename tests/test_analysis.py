@@ -89,6 +89,12 @@ def test_googlenet_multiply_adds_are_the_ops_column(googlenet):
     assert googlenet.row("conv1_7x7_s2").flops == 112 * 112 * 64 * 7 * 7 * 3
 
 
+def test_resnet18_multiply_adds_are_the_papers_flops():
+    """He et al. 2015, Table 1: ResNet-18 "FLOPs" 1.8 x 10^9, counted as multiply-adds
+    (the same convention gives 3.6, 3.8, 7.6 and 11.3 x 10^9 for ResNet-34 to -152)."""
+    assert abs(summary("resnet18").totals["flops"] / 1e9 - 1.8) < 0.05
+
+
 def test_blocks_expand_into_their_sublayers(googlenet):
     names = [r.name for r in googlenet.rows]
     i = names.index("inception3a")
