@@ -1,0 +1,216 @@
+"""``kcnn bench``: kcnn against keras.applications, measured side by side in one run.
+
+    kcnn bench --quick                       # ResNet-50 float32, a few rounds (minutes)
+    kcnn bench                               # everything below (hours on a 2-core CPU)
+    kcnn bench --sections throughput --models resnet50 --precisions float32 mixed_bfloat16
+
+Sections (``--sections``):
+
+- ``throughput``: training and inference images/s of kcnn's ``resnet50``, ``resnet152``,
+  ``vgg16`` and keras.applications' ``ResNet50``, ``ResNet152``, ``VGG16`` (``weights=None``)
+  in each precision, with and without ``jit_compile``; kcnn's folded inference model
+  (``kcnn.inference.optimize_for_inference``); MFU of training
+  (``kcnn.bench.throughput``);
+- ``import``: ``import kcnn`` after TensorFlow and Keras, in fresh processes;
+- ``build``: ``kcnn.build("resnet152")`` against ``keras.applications.ResNet152``;
+- ``pipeline``: the recipes' ``tf.data`` pipelines against their training steps
+  (``kcnn.bench.pipeline``);
+- ``go``: Go feature extraction positions/s (``benchmarks/bench_go.py``).
+
+Every comparison is a ratio of rates measured in interleaved rounds in the same process
+(``kcnn.bench.timing``), reported as the median with its min and max. The device is
+whatever TensorFlow uses (the first GPU when present), so the same command measures a GPU
+machine. Results go to ``OUTPUT/results.json`` (rewritten after every measurement) and
+``OUTPUT/results.md``; the table is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import sys
+import time
+
+from kcnn.bench import timing  # noqa: F401  (public submodule)
+
+__all__ = ["cli_main", "run", "SECTIONS", "QUICK", "FULL"]
+
+SECTIONS = ("import", "build", "throughput", "pipeline", "go")
+
+FULL = {"models": ["resnet50", "resnet152", "vgg16"],
+        "precisions": ["float32", "mixed_float16", "mixed_bfloat16"],
+        "jit": ["off", "on"], "modes": ["train", "infer"], "batch_size": 16,
+        "image_size": 224, "steps": 1, "repeats": 7, "warmup": 1,
+        "build_model": "resnet152", "build_repeats": 5, "import_repeats": 7,
+        "pipeline_recipes": ["lenet5_digits", "alexnet_imagenet", "resnet_imagenet"],
+        "pipeline_batches": 4, "pipeline_repeats": 3}
+QUICK = {**FULL, "models": ["resnet50"], "precisions": ["float32"], "jit": ["off"],
+         "batch_size": 8, "repeats": 3, "build_repeats": 3, "import_repeats": 3,
+         "pipeline_recipes": ["lenet5_digits", "resnet_imagenet"], "pipeline_batches": 2,
+         "pipeline_repeats": 2}
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="kcnn bench", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="small run: ResNet-50, float32, no XLA, batch 8, 3 rounds")
+    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    p.add_argument("--models", nargs="+", help="kcnn networks with a keras.applications peer")
+    p.add_argument("--precisions", nargs="+",
+                   choices=("float32", "mixed_float16", "mixed_bfloat16"))
+    p.add_argument("--jit", nargs="+", choices=("off", "on"), help="jit_compile settings")
+    p.add_argument("--modes", nargs="+", choices=("train", "infer"))
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--image-size", type=int, help="input side (224)")
+    p.add_argument("--steps", type=int, help="steps per timed unit")
+    p.add_argument("--repeats", type=int, help="timed rounds")
+    p.add_argument("--warmup", type=int, help="untimed rounds first")
+    p.add_argument("--build-model", help="network of the build section (resnet152)")
+    p.add_argument("--build-repeats", type=int)
+    p.add_argument("--import-repeats", type=int)
+    p.add_argument("--pipeline-recipes", nargs="+")
+    p.add_argument("--pipeline-batches", type=int, help="batches per generated epoch")
+    p.add_argument("--pipeline-repeats", type=int)
+    p.add_argument("--no-fold", action="store_true", help="skip the folded inference model")
+    p.add_argument("--output", default="bench-results",
+                   help="folder for results.json and results.md (bench-results)")
+    return p
+
+
+def _settings(args):
+    base = dict(QUICK if args.quick else FULL)
+    for key in base:
+        value = getattr(args, key, None)
+        if value is not None:
+            base[key] = value
+    from kcnn._checks import check_int
+
+    for key in ("batch_size", "image_size", "steps", "repeats", "build_repeats",
+                "import_repeats", "pipeline_batches", "pipeline_repeats"):
+        check_int(key, base[key], minimum=1)
+    check_int("warmup", base["warmup"], minimum=0)
+    from kcnn.bench.throughput import PEERS
+
+    unknown = [m for m in base["models"] if m not in PEERS]
+    if unknown:
+        raise ValueError(f"`--models` must be networks with a keras.applications peer: "
+                         f"{', '.join(PEERS)}. Received: models={unknown}")
+    base["sections"] = list(args.sections)
+    base["quick"] = bool(args.quick)
+    base["fold"] = not args.no_fold
+    return base
+
+
+def _error(exc):
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run(settings, *, output=None, command="kcnn bench", log=print):
+    """Runs the sections in ``settings`` (``FULL`` or ``QUICK`` plus ``sections``,
+    ``quick``, ``fold``); returns the results dict (also written to ``output``)."""
+    from kcnn.bench import device, report
+
+    results = {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+               "machine": device.machine(), "settings": settings}
+
+    def save():
+        if output:
+            os.makedirs(output, exist_ok=True)
+            with open(os.path.join(output, "results.json"), "w") as f:
+                json.dump(results, f, indent=1, default=str)
+            with open(os.path.join(output, "results.md"), "w") as f:
+                f.write(report.to_markdown(results))
+
+    start = time.perf_counter()
+    sections = settings["sections"]
+    if "import" in sections:
+        from kcnn.bench import startup
+
+        log and log("import times (fresh processes)")
+        try:
+            results["import"] = startup.import_times(repeats=settings["import_repeats"])
+        except Exception as exc:  # keep the other sections' results
+            results["import"] = {"error": _error(exc)}
+        save()
+    if "build" in sections:
+        from kcnn.bench import startup
+
+        log and log(f"build times ({settings['build_model']})")
+        try:
+            results["build"] = startup.build_times(settings["build_model"],
+                                                   repeats=settings["build_repeats"])
+        except Exception as exc:
+            results["build"] = {"error": _error(exc)}
+        save()
+    if "throughput" in sections:
+        from kcnn.bench import throughput
+
+        results["throughput"] = []
+        for model in settings["models"]:
+            for precision in settings["precisions"]:
+                for jit in settings["jit"]:
+                    log and log(f"throughput {model} {precision} jit={jit}")
+                    try:
+                        rows = throughput.measure(
+                            model, precision=precision, jit_compile=jit == "on",
+                            modes=tuple(settings["modes"]), batch_size=settings["batch_size"],
+                            image_size=settings["image_size"], steps=settings["steps"],
+                            repeats=settings["repeats"], warmup=settings["warmup"],
+                            fold=settings["fold"], log=log)
+                    except Exception as exc:
+                        rows = [{"model": model, "precision": precision,
+                                 "jit_compile": jit == "on", "error": _error(exc)}]
+                    results["throughput"].extend(rows)
+                    save()
+    if "pipeline" in sections:
+        from kcnn.bench import pipeline
+
+        log and log("input pipelines")
+        results["pipeline"] = []
+        for name in settings["pipeline_recipes"]:
+            try:
+                results["pipeline"] += pipeline.measure(
+                    [name], batch_size=settings["batch_size"],
+                    batches=settings["pipeline_batches"],
+                    repeats=settings["pipeline_repeats"], warmup=1, log=log)
+            except Exception as exc:
+                results["pipeline"].append({"recipe": name, "error": _error(exc)})
+            save()
+    if "go" in sections:
+        from kcnn.bench import go
+
+        log and log("go feature extraction")
+        try:
+            results["go"] = go.measure(quick=settings["quick"], log=log)
+        except Exception as exc:
+            results["go"] = {"error": _error(exc)}
+        save()
+    results["seconds"] = time.perf_counter() - start
+    save()
+    return results
+
+
+def cli_main(argv=None):
+    """``kcnn bench [options]``; returns the exit code (2 for bad arguments)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except (ValueError, TypeError) as exc:
+        print(f"kcnn bench: {exc}", file=sys.stderr)
+        return 2
+    command = " ".join(["kcnn bench", *map(shlex.quote, argv)])
+    results = run(settings, output=args.output, command=command,
+                  log=lambda msg: print(msg, flush=True))
+    from kcnn.bench import report
+
+    print()
+    print(report.to_markdown(results))
+    print(f"results: {os.path.join(args.output, 'results.json')}")
+    return 0

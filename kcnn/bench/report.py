@@ -1,0 +1,165 @@
+"""Results as Markdown tables, and the targets they are checked against.
+
+Targets (measured as ratios in one run, round by round, medians):
+
+- kcnn's training and inference throughput within 2% of keras.applications' for the same
+  network and precision (``kcnn/keras >= 0.98``);
+- ResNet-50 float32 training MFU at least keras.applications' (``>= 1``, within the spread);
+- ``import kcnn`` adds less than 0.5 s to importing TensorFlow and Keras;
+- building ResNet-152 takes no longer than keras.applications' ``ResNet152``
+  (``kcnn/keras <= 1``, within the spread).
+"""
+
+from __future__ import annotations
+
+__all__ = ["to_markdown", "check_targets", "PAR"]
+
+PAR = 0.98  # "within 2%"
+
+
+def _ratio(r):
+    if not r:
+        return "-"
+    return f"{r['median']:.3f} [{r['min']:.2f}-{r['max']:.2f}]"
+
+
+def _rate(s, digits=2):
+    return "-" if not s else f"{s['median']:.{digits}f}"
+
+
+def _pct(s):
+    return "-" if not s else f"{100 * s['median']:.0f}%"
+
+
+def throughput_table(rows):
+    lines = ["| network | precision | XLA | mode | kcnn img/s | keras img/s | "
+             "kcnn/keras [min-max] | folded img/s | folded/keras | MFU kcnn | MFU keras |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['model']} | {row['precision']} | "
+                         f"{'on' if row['jit_compile'] else 'off'} | {row.get('mode', '-')} | "
+                         f"error: {row['error'][:60]} | | | | | | |")
+            continue
+        ips = row["images_per_second"]
+        ratios = row["ratios"]
+        mfu = row.get("mfu", {})
+        lines.append("| " + " | ".join([
+            row["model"], row["precision"], "on" if row["jit_compile"] else "off",
+            row["mode"], _rate(ips.get("kcnn")), _rate(ips.get("keras")),
+            _ratio(ratios.get("kcnn/keras")), _rate(ips.get("kcnn_folded")),
+            _ratio(ratios.get("kcnn_folded/keras")), _pct(mfu.get("kcnn")),
+            _pct(mfu.get("keras"))]) + " |")
+    return "\n".join(lines)
+
+
+def pipeline_table(rows):
+    lines = ["| recipe | model | batch | pipeline img/s | fit (constant batch) img/s | "
+             "fit (pipeline) img/s | pipeline / step | fit pipeline / constant |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['recipe']} | error: {row['error'][:80]} | | | | | | |")
+            continue
+        ips, ratios = row["images_per_second"], row["ratios"]
+        lines.append("| " + " | ".join([
+            row["recipe"], row["model"], str(row["batch_size"]), _rate(ips["pipeline"], 1),
+            _rate(ips["fit_constant"], 1), _rate(ips["fit_pipeline"], 1),
+            _ratio(ratios["pipeline/fit_constant"]),
+            _ratio(ratios["fit_pipeline/fit_constant"])]) + " |")
+    return "\n".join(lines)
+
+
+def check_targets(results):
+    """``[(target, measured, met)]`` for the targets the results cover (module docstring);
+    ``met`` is None where the spread straddles the line."""
+    checks = []
+    for row in results.get("throughput", []):
+        r = row.get("ratios", {}).get("kcnn/keras")
+        if r:
+            met = True if r["median"] >= PAR else (None if r["max"] >= PAR else False)
+            checks.append((f"{row['model']} {row['precision']} XLA "
+                           f"{'on' if row['jit_compile'] else 'off'} {row['mode']}: "
+                           f"kcnn/keras >= {PAR}", _ratio(r), met))
+        if (row.get("model") == "resnet50" and row.get("precision") == "float32"
+                and row.get("mode") == "train" and not row.get("jit_compile")
+                and "mfu kcnn/keras" in row.get("ratios", {})):
+            m = row["ratios"]["mfu kcnn/keras"]
+            met = True if m["median"] >= 1 else (None if m["max"] >= 1 else False)
+            checks.append(("resnet50 float32 training MFU kcnn >= keras "
+                           f"({_pct(row['mfu']['kcnn'])} vs {_pct(row['mfu']['keras'])})",
+                           _ratio(m), met))
+    imp = results.get("import")
+    if imp and "kcnn_extra_seconds" in imp:
+        extra = imp["kcnn_extra_seconds"]["median"]
+        checks.append(("import kcnn adds < 0.5 s to tensorflow + keras",
+                       f"{extra:.3f} s", extra < 0.5))
+    build = results.get("build")
+    if build and "ratio" in build:
+        r = build["ratio"]
+        met = True if r["median"] <= 1 else (None if r["min"] <= 1 else False)
+        checks.append((f"build {build['model']}: kcnn/keras seconds <= 1", _ratio(r), met))
+    return checks
+
+
+def to_markdown(results):
+    """The whole report: machine, command, tables, targets."""
+    m = results.get("machine", {})
+    out = [f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores"
+           + (f", GPUs: {', '.join(g['name'] for g in m['gpus'])}" if m.get("gpus") else "")
+           + f"; TensorFlow {m.get('tensorflow', '?')}, Keras {m.get('keras', '?')}; "
+           f"--precision auto here: {m.get('precision_auto', '?')}.",
+           "", f"Command: `{results.get('command', 'kcnn bench')}`", ""]
+    s = results.get("settings", {})
+    if results.get("throughput"):
+        out += ["### Throughput (images/s, batch "
+                f"{s.get('batch_size')}, {s.get('image_size')}x{s.get('image_size')}, "
+                f"{s.get('repeats')} interleaved rounds, medians; ratios are medians of "
+                "round-by-round ratios [min-max])", "",
+                throughput_table(results["throughput"]), "",
+                "MFU = images/s x 6 x multiply-adds per image (kcnn.summary; 2 FLOPs per "
+                "multiply-add, training = 3 x forward) / dense matmul FLOP/s measured in the "
+                "same rounds in the compute dtype; folded = kcnn.inference."
+                "optimize_for_inference.", ""]
+    if results.get("import"):
+        imp = results["import"]
+        out += ["### Start-up", "",
+                f"- `import tensorflow, keras`: {imp['tensorflow_keras_seconds']['median']:.2f} s;"
+                f" then `import kcnn`: {imp['kcnn_extra_seconds']['median']:.3f} s "
+                f"(median of {imp['kcnn_extra_seconds']['n']} fresh processes, max "
+                f"{imp['kcnn_extra_seconds']['max']:.3f} s)"]
+    if results.get("build"):
+        b = results["build"]
+        if "error" in b:
+            out += [f"- build: error {b['error']}"]
+        else:
+            out += [f"- build {b['model']}: kcnn {b['kcnn_seconds']['median']:.2f} s, "
+                    f"keras.applications {b['keras_seconds']['median']:.2f} s, "
+                    f"kcnn/keras {_ratio(b['ratio'])}"]
+    if results.get("import") or results.get("build"):
+        out.append("")
+    if results.get("pipeline"):
+        out += ["### Input pipelines (one epoch per round)", "",
+                pipeline_table(results["pipeline"]), ""]
+    if results.get("go"):
+        g = results["go"]
+        out += ["### Go feature extraction", ""]
+        if "error" in g:
+            out += [f"error: {g['error']}", ""]
+        else:
+            out += ["```json", _short_json(g), "```", ""]
+    checks = check_targets(results)
+    if checks:
+        out += ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
+        for target, measured, met in checks:
+            out.append(f"| {target} | {measured} | "
+                       f"{'yes' if met else ('within noise' if met is None else 'no')} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _short_json(value):
+    import json
+
+    text = json.dumps(value, indent=1, default=str)
+    return text if len(text) < 4000 else text[:4000] + "\n..."
