@@ -157,13 +157,15 @@ def test_narrow_network_training_step_with_aux_losses_under_mixed_bfloat16():
 @pytest.mark.slow
 @pytest.mark.parametrize("policy_name", ["float32", "mixed_float16", "mixed_bfloat16"])
 def test_narrow_network_under_xla(policy_name):
+    """XLA forward pass of the whole network (15-30 s each on a CPU; an XLA training step
+    of GoogLeNet takes minutes to compile there, so the XLA gradients are checked on the
+    InceptionModule and LocalResponseNormalization layers instead)."""
     keras.mixed_precision.set_dtype_policy(policy_name)
     model = kcnn.build("googlenet", **{**NARROW, "input_shape": (32, 32, 3)})
     x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype("float32")
     eager = np.asarray(model(x, training=False))
     xla = tf.function(lambda t: model(t, training=False), jit_compile=True)(x)
     np.testing.assert_allclose(np.asarray(xla), eager, atol=TOLERANCE[policy_name])
-    train_changes_weights(model, x, np.array([0, 1]), jit=True)
 
 
 BAD_ARGUMENTS = [

@@ -94,7 +94,7 @@ def _aux_head(x, *, prefix, num_classes, classifier_activation, dropout, width):
 @register_model(family="googlenet", paper=PAPER, input_shape=(224, 224, 3),
                 params=6_998_552, recipe="googlenet_imagenet",
                 preprocessing="imagenet_mean",
-                feature_layers=("conv2_norm2", "inception3b", "inception4e", "inception5b"))
+                feature_layers=("conv2_3x3", "inception3b", "inception4e", "inception5b"))
 def googlenet(*, input_shape=None, num_classes=1000, include_top=True, pooling=None,
               classifier_activation="softmax", dropout=0.4, aux_logits=False,
               aux_dropout=0.7, lrn=True, width_multiplier=1.0, name=None):
