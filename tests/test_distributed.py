@@ -46,7 +46,7 @@ def train_and_record(out, strategy, tag):
 
     recipe = toy_recipe(callbacks=lambda cfg, data, run: [snapshot], evaluate=evaluate)
     return recipe.run(output=os.path.join(out, f"run_{strategy}"), strategy=strategy,
-                      epochs=1, steps_per_epoch=3, verbose=0)
+                      epochs=1, steps_per_epoch=3, validate=True, verbose=0)
 
 
 # Executed in a fresh interpreter: argv = out, logical CPU count, then (strategy, tag) pairs.

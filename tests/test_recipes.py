@@ -70,6 +70,17 @@ def test_recipe_runs_in_smoke_mode(name, tmp_path, capsys, image_folder):
         assert len(model.outputs) == 3  # trained with both auxiliary classifiers
 
 
+def test_paper_optimizer_and_schedule_under_mixed_float16(tmp_path, capsys):
+    """ResNet-CIFAR's coupled-decay SGD and step schedule behind a loss-scale optimizer."""
+    code, out = _run("resnet_cifar10", ["--smoke", "--output", str(tmp_path / "run"),
+                                        "--precision", "mixed_float16", "--verbose", "0"],
+                     capsys)
+    assert code == 0 and LAST_LINE.fullmatch(out[-1])
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history[0]["learning_rate"] == pytest.approx(0.1 * 8 / 128)  # linear scaling
+    assert np.isfinite(history[0]["loss"])
+
+
 def test_googlenet_recipe_weights_auxiliary_losses_by_0_3():
     module = training.load_recipe_module(os.path.join(RECIPES_DIR, "googlenet_imagenet.py"))
     cfg = module.RECIPE.config(smoke=True)
@@ -84,7 +95,8 @@ def test_recipe_file_runs_as_a_script(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
         [sys.executable, os.path.join(RECIPES_DIR, "lenet5_digits.py"), "--smoke",
-         "--output", str(tmp_path / "run")], capture_output=True, text=True, env=env,
+         "--deterministic", "--output", str(tmp_path / "run")], capture_output=True,
+        text=True, env=env,
         timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()

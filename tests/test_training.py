@@ -50,6 +50,20 @@ def test_precision_auto_is_float32_on_cpu_and_bad_values_are_named():
         training.make_strategy("multi_worker")
 
 
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_with_xla_trains_and_saves_a_float32_classifier(tmp_path, precision):
+    out = tmp_path / "run"
+    metrics = toy_recipe().run(output=str(out), precision=precision, jit_compile=True,
+                               epochs=1, steps_per_epoch=3, verbose=0)
+    assert metrics["precision"] == precision
+    assert np.isfinite(json.loads((out / "history.json").read_text())[0]["loss"])
+    model = keras.saving.load_model(out / "model.keras")
+    assert model.get_layer("fc1").dtype_policy.name == precision
+    assert keras.backend.standardize_dtype(model.outputs[0].dtype) == "float32"
+    record = json.loads((out / "config.json").read_text())
+    assert record["resolved"]["precision"] == precision
+
+
 # === Run folders ===
 
 def test_run_writes_config_model_metrics_history_logs_and_plot(tmp_path, capsys):

@@ -38,14 +38,29 @@ def _state_path(run):
 
 
 def _restore(model, run):
-    """Restores weights and optimizer state from the backup; returns the epoch to start at."""
-    path = _state_path(run)
+    """Restores weights and optimizer state from the chief's backup; returns the epoch to
+    start at."""
+    path = os.path.join(run.shared_backup_dir, "state.json")
     if not os.path.exists(path):
         return 0
     with open(path) as f:
         state = json.load(f)
-    model.load_weights(os.path.join(run.backup_dir, "latest.weights.h5"))
+    model.load_weights(os.path.join(run.shared_backup_dir, "latest.weights.h5"))
     return int(state["epoch"])
+
+
+def _check_agreement(strategy, epoch):
+    """Raises unless every worker restored the same epoch (a sum over replicas equals
+    ``replicas * epoch`` on every worker exactly when all the epochs are equal)."""
+    import tensorflow as tf
+
+    per_replica = strategy.run(lambda: tf.constant(epoch, tf.int64))
+    total = int(strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None))
+    if total != strategy.num_replicas_in_sync * epoch:
+        raise RuntimeError(
+            f"The workers would resume from different epochs (this one from epoch {epoch}). "
+            "Resuming a multi-worker run needs --output on a filesystem every worker can "
+            "read; otherwise start afresh with --overwrite.")
 
 
 def _backup(model, run, epoch):
@@ -134,6 +149,7 @@ def fit_distributed(model, train, *, strategy, epochs, steps_per_epoch, run, cal
                                       add_progbar=bool(verbose) and run.chief, model=model,
                                       verbose=verbose, epochs=epochs, steps=steps_per_epoch)
     initial_epoch = _restore(model, run)
+    _check_agreement(strategy, initial_epoch)
     model.stop_training = False
     cb.on_train_begin()
     iterator = iter(train_dist)

@@ -53,7 +53,7 @@ class RunDirectory:
         self.recipe = recipe
         self.config = dict(config)
         self.chief = chief
-        self.root = os.path.abspath(path)
+        self.root = self.shared_root = os.path.abspath(path)
         if not chief:
             self.root = tempfile.mkdtemp(prefix="kcnn_worker_")
         self.resumed = False
@@ -74,6 +74,12 @@ class RunDirectory:
     @property
     def backup_dir(self):
         return self.path("backup")
+
+    @property
+    def shared_backup_dir(self):
+        """The chief's backup folder, which every worker restores from (multi-worker runs
+        resume when ``--output`` is on a filesystem all workers see)."""
+        return os.path.join(self.shared_root, "backup")
 
     @property
     def schedule_state_path(self):
@@ -121,9 +127,12 @@ class RunDirectory:
 
     # === State ===
     def _prepare(self, overwrite):
+        # Every worker checks the chief's folder (read only), so that all of them resume,
+        # refuse or report a finished run alike; only the chief clears or creates files.
         os.makedirs(self.root, exist_ok=True)
-        if os.path.exists(self.config_path):
-            with open(self.config_path) as f:
+        shared_config = os.path.join(self.shared_root, "config.json")
+        if os.path.exists(shared_config):
+            with open(shared_config) as f:
                 stored = json.load(f)
             same = (stored.get("recipe") == self.recipe
                     and not config_diff(stored.get("config", {}), self.config))
@@ -135,26 +144,29 @@ class RunDirectory:
                 if stored.get("recipe") != self.recipe:
                     lines.insert(0, f"  recipe: {stored.get('recipe')!r} -> {self.recipe!r}")
                 raise ConfigMismatchError(
-                    f"The run folder {self.root} holds a run with a different configuration:\n"
-                    + "\n".join(lines) + "\nUse the same settings to resume it, --output DIR "
-                    "for a new folder, or --overwrite to delete that run and start afresh.")
+                    f"The run folder {self.shared_root} holds a run with a different "
+                    "configuration:\n" + "\n".join(lines) + "\nUse the same settings to "
+                    "resume it, --output DIR for a new folder, or --overwrite to delete that "
+                    "run and start afresh.")
             self.clear()
         elif overwrite:
             self.clear()
-        elif any(name in ENTRIES for name in os.listdir(self.root)):
+        elif self.chief and any(name in ENTRIES for name in os.listdir(self.root)):
             raise ConfigMismatchError(
                 f"The folder {self.root} holds run files but no config.json; use --overwrite "
                 "to start afresh there or --output DIR for another folder.")
 
     def clear(self):
-        """Deletes this run's files (only the entries a run writes)."""
+        """Deletes this run's files (only the entries a run writes; only on the chief)."""
+        self.resumed = False
+        if not self.chief:
+            return
         for name in ENTRIES:
             target = self.path(name)
             if os.path.isdir(target):
                 shutil.rmtree(target)
             elif os.path.exists(target):
                 os.remove(target)
-        self.resumed = False
 
     def write_config(self, *, resolved=None, versions=None, command=None):
         """Writes config.json (kept from the first invocation when resuming)."""
@@ -166,10 +178,12 @@ class RunDirectory:
         write_json(self.config_path, record)
 
     def finished_metrics(self):
-        """The metrics of a finished run in this folder, or None."""
-        if not (os.path.exists(self.metrics_path) and os.path.exists(self.model_path)):
+        """The metrics of a finished run in this folder (the chief's), or None."""
+        metrics_path = os.path.join(self.shared_root, "metrics.json")
+        model_path = os.path.join(self.shared_root, "model.keras")
+        if not (os.path.exists(metrics_path) and os.path.exists(model_path)):
             return None
-        with open(self.metrics_path) as f:
+        with open(metrics_path) as f:
             metrics = json.load(f)
         return metrics if metrics.get("completed") else None
 
