@@ -81,6 +81,18 @@ def test_paper_optimizer_and_schedule_under_mixed_float16(tmp_path, capsys):
     assert np.isfinite(history[0]["loss"])
 
 
+def test_recipe_learning_rate_follows_batch_size_or_explicit_lr():
+    module = training.load_recipe_module(os.path.join(RECIPES_DIR, "resnet_cifar10.py"))
+    recipe = module.RECIPE
+    for settings, expected in (({"batch_size": 128}, 0.1), ({"batch_size": 256}, 0.2),
+                               ({"batch_size": 256, "lr": 0.05}, 0.05)):
+        cfg = recipe.config(smoke=True, **settings)
+        data = recipe.data(cfg)
+        optimizer = recipe.compile(cfg, data)["optimizer"]
+        assert float(optimizer.learning_rate) == pytest.approx(expected)
+        assert optimizer.momentum == 0.9 and optimizer.coupled_weight_decay == 1e-4
+
+
 def test_googlenet_recipe_weights_auxiliary_losses_by_0_3():
     module = training.load_recipe_module(os.path.join(RECIPES_DIR, "googlenet_imagenet.py"))
     cfg = module.RECIPE.config(smoke=True)

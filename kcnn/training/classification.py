@@ -6,7 +6,6 @@ ResNet) from a few paper facts.
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import keras
@@ -78,10 +77,4 @@ def schedule_preset(name, cfg, data, run=None, *, monitor="val_accuracy", patien
         kwargs["patience"] = patience
     if cfg.get("warmup_epochs") is not None:
         kwargs["warmup_epochs"] = cfg.warmup_epochs
-    if cfg.get("lr") is not None:
-        if "learning_rate" not in inspect.signature(schedules.preset).parameters:
-            raise ValueError("This kcnn.schedules.preset cannot replace the paper's rate; "
-                             "change --batch-size (the rate scales linearly with it) instead. "
-                             f"Received: lr={cfg.lr!r}")
-        kwargs["learning_rate"] = cfg.lr
-    return schedules.preset(name, **kwargs)
+    return schedules.preset(name, learning_rate=cfg.get("lr"), **kwargs)
