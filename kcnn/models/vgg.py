@@ -36,6 +36,7 @@ from kcnn.registry import register_model
 PAPER = "arXiv:1409.1556"
 # Convolutions per block for each depth (Table 1 of the paper: configurations A, B, D, E).
 CONFIGS = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
+CONFIG_LETTERS = {11: "A", 13: "B", 16: "D", 19: "E"}
 FILTERS = (64, 128, 256, 512, 512)
 MIN_SIZE = 32  # five 2x2/2 poolings
 FEATURE_LAYERS = tuple(f"block{b}_pool" for b in range(1, 6))
@@ -97,55 +98,59 @@ def vgg(depth, *, input_shape=None, num_classes=1000, include_top=True, pooling=
     return keras.Model(inputs, outputs, name=name or default_name)
 
 
-def _spec(params):
+def _spec(depth, params, batch_norm=False):
+    convs = sum(CONFIGS[depth])
+    description = (f"VGG-{depth} (configuration {CONFIG_LETTERS[depth]}): {convs} 3x3 convs, "
+                   "fc 4096-4096" + (", batch norm after bias-free convs" if batch_norm
+                                     else ", dropout 0.5"))
     return dict(family="vgg", paper=PAPER, input_shape=(224, 224, 3), params=params,
                 recipe="vgg_imagenet", preprocessing="imagenet_mean",
-                feature_layers=FEATURE_LAYERS)
+                feature_layers=FEATURE_LAYERS, description=description)
 
 
-@register_model(**_spec(132_863_336))
+@register_model(**_spec(11, 132_863_336))
 def vgg11(**kwargs):
     """VGG-11 (configuration A); arguments as ``kcnn.models.vgg.vgg``."""
     return vgg(11, **kwargs)
 
 
-@register_model(**_spec(133_047_848))
+@register_model(**_spec(13, 133_047_848))
 def vgg13(**kwargs):
     """VGG-13 (configuration B); arguments as ``kcnn.models.vgg.vgg``."""
     return vgg(13, **kwargs)
 
 
-@register_model(**_spec(138_357_544))
+@register_model(**_spec(16, 138_357_544))
 def vgg16(**kwargs):
     """VGG-16 (configuration D); arguments as ``kcnn.models.vgg.vgg``."""
     return vgg(16, **kwargs)
 
 
-@register_model(**_spec(143_667_240))
+@register_model(**_spec(19, 143_667_240))
 def vgg19(**kwargs):
     """VGG-19 (configuration E); arguments as ``kcnn.models.vgg.vgg``."""
     return vgg(19, **kwargs)
 
 
-@register_model(**_spec(132_866_088))
+@register_model(**_spec(11, 132_866_088, batch_norm=True))
 def vgg11_bn(**kwargs):
     """VGG-11 with batch normalization (bias-free convolutions); see ``vgg``."""
     return vgg(11, batch_norm=True, **kwargs)
 
 
-@register_model(**_spec(133_050_792))
+@register_model(**_spec(13, 133_050_792, batch_norm=True))
 def vgg13_bn(**kwargs):
     """VGG-13 with batch normalization (bias-free convolutions); see ``vgg``."""
     return vgg(13, batch_norm=True, **kwargs)
 
 
-@register_model(**_spec(138_361_768))
+@register_model(**_spec(16, 138_361_768, batch_norm=True))
 def vgg16_bn(**kwargs):
     """VGG-16 with batch normalization (bias-free convolutions); see ``vgg``."""
     return vgg(16, batch_norm=True, **kwargs)
 
 
-@register_model(**_spec(143_672_744))
+@register_model(**_spec(19, 143_672_744, batch_norm=True))
 def vgg19_bn(**kwargs):
     """VGG-19 with batch normalization (bias-free convolutions); see ``vgg``."""
     return vgg(19, batch_norm=True, **kwargs)
