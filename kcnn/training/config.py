@@ -100,19 +100,21 @@ def build_parser(name, description, defaults, *, help=None, choices=None):
     choices = choices or {}
     parser = argparse.ArgumentParser(
         prog=f"kcnn train {name}", description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_argument_group("recipe settings (the paper's values by default)")
     for key, value in defaults.items():
         flag = "--" + key.replace("_", "-")
         text = help.get(key, " ")
+        shown = json.dumps(value) if isinstance(value, (list, tuple, dict)) else value
+        if "(default" not in text:
+            text = f"{text} (default: {shown})"
         if isinstance(value, bool):
             group.add_argument(flag, dest=key, default=None, action=argparse.BooleanOptionalAction,
-                               help=f"{text} (default: {value})")
+                               help=text)
         else:
-            shown = json.dumps(value) if isinstance(value, (list, tuple, dict)) else value
             group.add_argument(flag, dest=key, default=None, type=_parser_type(value),
                                choices=choices.get(key), metavar=None if key in choices else
-                               key.upper(), help=f"{text} (default: {shown})")
+                               key.upper(), help=text)
     run = parser.add_argument_group("run options")
     run.add_argument("--output", default=None,
                      help=f"run folder (default: ./runs/{name}, ./runs/{name}_smoke with "
