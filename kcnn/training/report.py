@@ -17,17 +17,18 @@ def plot_history(rows, path, *, title=None):
     import matplotlib.pyplot as plt
 
     epochs = [r["epoch"] for r in rows]
-    acc_keys = [k for k in ("accuracy", "top5_accuracy") if any(k in r for r in rows)]
+    keys = sorted({k for r in rows for k in r})
+    acc_keys = [k for k in keys if k.endswith("accuracy") and not k.startswith("val_")]
     fig, axes = plt.subplots(1, 2 if acc_keys else 1, figsize=(10 if acc_keys else 5, 3.6),
                              squeeze=False)
     panels = [("loss", ["loss"])] + ([("accuracy", acc_keys)] if acc_keys else [])
     for ax, (label, keys) in zip(axes[0], panels):
-        for key in keys:
+        for i, key in enumerate(keys):
             for prefix, style in (("", "-"), ("val_", "--")):
                 ys = [r.get(prefix + key) for r in rows]
                 pts = [(e, v) for e, v in zip(epochs, ys) if v is not None]
                 if pts:
-                    ax.plot(*zip(*pts), style, marker="o", markersize=3,
+                    ax.plot(*zip(*pts), style, marker="o", markersize=3, color=f"C{i}",
                             label=("validation " if prefix else "train ") + key)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
