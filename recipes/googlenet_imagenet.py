@@ -1,4 +1,4 @@
-"""GoogLeNet with its two auxiliary classifiers on an ImageNet-style image folder (Szegedy et al., CVPR 2015).
+"""GoogLeNet with its auxiliary classifiers on ImageNet-style folders (Szegedy et al., 2015).
 
     python recipes/googlenet_imagenet.py --data-dir /data/imagenet
 

@@ -1,4 +1,4 @@
-"""LeNet-5 on the handwritten digits bundled with scikit-learn: the offline main job.
+"""LeNet-5 on the handwritten digits bundled with scikit-learn, trained offline.
 
     python recipes/lenet5_digits.py            # or: kcnn train lenet5_digits
 

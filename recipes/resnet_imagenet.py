@@ -22,7 +22,8 @@ RECIPE = image_folder_recipe(
     description=__doc__.split("\n\n")[0],
     image_size=224,
     resize=256,
-    smoke_model_kwargs={"stackwise_num_filters": [4, 4, 8, 8], "stackwise_num_blocks": [1, 1, 1, 1]},
+    smoke_model_kwargs={"stackwise_num_filters": [4, 4, 8, 8],
+                        "stackwise_num_blocks": [1, 1, 1, 1]},
 )
 
 

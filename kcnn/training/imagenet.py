@@ -10,8 +10,6 @@ accuracy are reported on ``val`` with the centre crop or AlexNet's ten crops.
 
 from __future__ import annotations
 
-import math
-
 import kcnn
 from kcnn.training import classification as cls
 from kcnn.training.recipe import Data, Recipe
@@ -176,8 +174,3 @@ def image_folder_recipe(name, *, model, preset, description, image_size=224, res
     return Recipe(name=name, description=description, defaults=defaults, data=data,
                   model=build, compile=compile, callbacks=callbacks, smoke=smoke, help=help,
                   choices={"eval_protocol": ("center", "ten_crop")})
-
-
-def epochs_for(total_steps, train_size, batch_size):
-    """Epochs covering ``total_steps`` iterations."""
-    return math.ceil(total_steps * batch_size / train_size)

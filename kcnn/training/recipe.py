@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kcnn.training import config as config_lib
-from kcnn.training.config import COMMON_CHOICES, COMMON_DEFAULTS, COMMON_HELP, Config
+from kcnn.training.config import COMMON_CHOICES, COMMON_DEFAULTS, COMMON_HELP
 
 
 @dataclasses.dataclass
