@@ -1,7 +1,25 @@
 """What recipes share: configuration and command line, run folders, precision, strategy,
 the training engines, evaluation and reports.
 
-Write a recipe as a ``Recipe`` (see ``kcnn.training.recipe``) and call ``RECIPE.main()``;
+A recipe file defines ``RECIPE = kcnn.training.Recipe(name=..., defaults={...}, data=...,
+model=..., compile=..., callbacks=..., evaluate=..., smoke={...})`` and
+``main(argv=None) -> RECIPE.main(argv)`` (see ``kcnn.training.recipe`` for the hooks).
+``RECIPE.main`` parses the command line (``kcnn.training.config``), and ``run`` then
+
+1. creates the strategy (``--strategy``) and checks the run folder (``RunDirectory``):
+   same configuration -> resume or report the finished run, different -> refuse unless
+   ``--overwrite``;
+2. seeds (``--seed``, ``--deterministic``), sets the dtype policy (``--precision``), writes
+   config.json with the software versions;
+3. builds data, then model and compile arguments inside ``strategy.scope()``;
+4. trains with ``model.fit`` (default, mirrored) or kcnn's ``strategy.run`` loop
+   (multi_worker), with checkpoints, backup, history, TensorBoard and the NaN guard;
+5. saves model.keras, evaluates the test set (top-1/top-5, centre or multi-crop), writes
+   metrics.json and curves.png, prints the summary and ``test accuracy: 0.xxxx``.
+
+Helpers for image classifiers live in ``kcnn.training.classification`` (paper optimizer,
+compile arguments, schedule presets bound to a run) and ``kcnn.training.imagenet``
+(``image_folder_recipe``); ``kcnn.training.toy`` is a recipe that trains in seconds.
 ``kcnn train <recipe>`` finds recipe files as ``kcnn.training.cli`` describes.
 """
 
