@@ -1,7 +1,7 @@
 """Compiled core of the Go engine: incremental groups, liberties, the 48 planes, ladders.
 
 Everything here works on three arrays, so that a position is cheap to copy (three
-``np.copy`` calls) and the ladder search can keep a stack of positions:
+``np.copy`` calls):
 
 * ``grid``: int64 ``(6, N)`` with ``N = size * size`` points, flat index ``row * size + col``.
   Rows: ``COLOR`` (0 empty, 1 black, 2 white), ``HEAD`` (the representative point of the
@@ -12,6 +12,15 @@ Everything here works on three arrays, so that a position is cheap to copy (thre
   of ``W = ceil(N / 64)`` words, so merging two groups is an OR and counting is a popcount.
 * ``meta``: int64 ``(META_LEN,)``: the player to move, the ko point and the colour it
   forbids, the move number and the stones captured by each side.
+
+Every write to ``grid`` and ``libs`` goes through a journal, an int64 array ``(capacity, 4)``
+whose row 0 holds ``[rows used, enabled, 0, 0]`` and whose other rows record
+``[kind, row, column, old value]`` (kind 0: grid, 1: libs); ``undo`` takes moves back. The
+ladder search plays its moves on one working copy and undoes them. ``no_journal`` records
+nothing.
+
+Hot helpers take an array and a row index rather than a row view: creating views costs
+reference counting in compiled code.
 
 Functions are compiled with numba (``cache=True``) on first use; importing this module
 compiles nothing. Set ``NUMBA_DISABLE_JIT=1`` to run the same code as plain Python.
@@ -79,83 +88,150 @@ def _popcount(x):
 
 
 @njit(cache=True)
-def _has(bits, p):
-    return (bits[p >> 6] >> np.uint64(p & 63)) & _ONE != 0
+def _lowest(x):
+    """Index of the lowest set bit of a non-zero uint64."""
+    return _popcount((x & (~x + _ONE)) - _ONE)
 
 
 @njit(cache=True)
-def _set(bits, p):
-    bits[p >> 6] |= _ONE << np.uint64(p & 63)
+def _bit(p):
+    return _ONE << np.uint64(p & 63)
 
 
 @njit(cache=True)
-def _clear(bits, p):
-    bits[p >> 6] &= ~(_ONE << np.uint64(p & 63))
+def _has(bits, h, p):
+    """Whether point p is in the bit set ``bits[h]``."""
+    return bits[h, p >> 6] & _bit(p) != 0
 
 
 @njit(cache=True)
-def _count(bits):
+def _count(bits, h):
     n = 0
-    for w in range(bits.shape[0]):
-        n += _popcount(bits[w])
+    for w in range(bits.shape[1]):
+        n += _popcount(bits[h, w])
     return n
 
 
 @njit(cache=True)
-def _first(bits):
-    """Index of the lowest set bit, or -1."""
-    for w in range(bits.shape[0]):
-        x = bits[w]
-        if x != 0:
-            b = 0
-            while (x >> np.uint64(b)) & _ONE == 0:
-                b += 1
-            return w * 64 + b
+def _first(bits, h):
+    """The lowest point in ``bits[h]``, or -1."""
+    for w in range(bits.shape[1]):
+        if bits[h, w] != 0:
+            return w * 64 + _lowest(bits[h, w])
     return -1
 
 
 @njit(cache=True)
-def _second(bits, first):
-    """Index of the lowest set bit above ``first``, or -1."""
-    n = bits.shape[0] * 64
-    for p in range(first + 1, n):
-        if _has(bits, p):
-            return p
+def _second(bits, h, first):
+    """The lowest point in ``bits[h]`` above ``first`` (>= 0), or -1."""
+    w0 = first >> 6
+    b = (first & 63) + 1
+    if b < 64:
+        x = bits[h, w0] & ~((_ONE << np.uint64(b)) - _ONE)
+        if x != 0:
+            return w0 * 64 + _lowest(x)
+    for w in range(w0 + 1, bits.shape[1]):
+        if bits[h, w] != 0:
+            return w * 64 + _lowest(bits[h, w])
     return -1
+
+
+# --- journal -------------------------------------------------------------------------------
+
+def journal(capacity):
+    """A journal holding ``capacity - 1`` writes."""
+    jr = np.zeros((capacity, 4), np.int64)
+    jr[0, 0] = 1
+    jr[0, 1] = 1
+    return jr
+
+
+def no_journal():
+    """A journal that records nothing (for moves that are never taken back)."""
+    return np.zeros((1, 4), np.int64)
+
+
+@njit(cache=True)
+def _gw(grid, r, p, v, jr):
+    """grid[r, p] = v, journaled."""
+    if jr[0, 1] != 0:
+        i = jr[0, 0]
+        jr[i, 0] = 0
+        jr[i, 1] = r
+        jr[i, 2] = p
+        jr[i, 3] = grid[r, p]
+        jr[0, 0] = i + 1
+    grid[r, p] = v
+
+
+@njit(cache=True)
+def _lw(libs, h, w, v, jr):
+    """libs[h, w] = v, journaled."""
+    if jr[0, 1] != 0:
+        i = jr[0, 0]
+        jr[i, 0] = 1
+        jr[i, 1] = h
+        jr[i, 2] = w
+        jr[i, 3] = np.int64(libs[h, w])
+        jr[0, 0] = i + 1
+    libs[h, w] = v
+
+
+@njit(cache=True)
+def undo(grid, libs, jr, mark):
+    """Takes back every journaled write made since ``jr[0, 0]`` was ``mark``."""
+    i = jr[0, 0]
+    while i > mark:
+        i -= 1
+        if jr[i, 0] == 0:
+            grid[jr[i, 1], jr[i, 2]] = jr[i, 3]
+        else:
+            libs[jr[i, 1], jr[i, 2]] = np.uint64(jr[i, 3])
+    jr[0, 0] = mark
+
+
+@njit(cache=True)
+def _room(grid, libs, jr):
+    """Whether the journal can hold the writes of any single move (at most 7n + 32 to the
+    grid and 4n + 4w + 8 to the liberties, for n points and w words per bit set)."""
+    need = 11 * grid.shape[1] + 4 * libs.shape[1] + 64
+    return jr[0, 0] + need <= jr.shape[0]
 
 
 # --- board updates -------------------------------------------------------------------------
 
 @njit(cache=True)
-def _merge(grid, libs, a, b):
+def _merge(grid, libs, a, b, jr):
     """Merges the groups headed at a and b (the smaller joins the larger); returns the head."""
     if grid[SIZE, a] < grid[SIZE, b]:
         a, b = b, a
     s = b
     while True:
-        grid[HEAD, s] = a
+        _gw(grid, HEAD, s, a, jr)
         s = grid[NEXT, s]
         if s == b:
             break
     na = grid[NEXT, a]
-    grid[NEXT, a] = grid[NEXT, b]
-    grid[NEXT, b] = na
-    grid[SIZE, a] += grid[SIZE, b]
+    _gw(grid, NEXT, a, grid[NEXT, b], jr)
+    _gw(grid, NEXT, b, na, jr)
+    _gw(grid, SIZE, a, grid[SIZE, a] + grid[SIZE, b], jr)
     n = 0
     for w in range(libs.shape[1]):
-        libs[a, w] |= libs[b, w]
-        n += _popcount(libs[a, w])
-    grid[NLIBS, a] = n
+        v = libs[a, w] | libs[b, w]
+        if v != libs[a, w]:
+            _lw(libs, a, w, v, jr)
+        n += _popcount(v)
+    _gw(grid, NLIBS, a, n, jr)
     return a
 
 
 @njit(cache=True)
-def _remove(grid, libs, nbr, h):
+def _remove(grid, libs, nbr, h, jr):
     """Takes the group headed at h off the board, giving liberties to its neighbours."""
     s = h
     while True:
-        grid[COLOR, s] = EMPTY
-        grid[HEAD, s] = -1
+        _gw(grid, COLOR, s, EMPTY, jr)
+        _gw(grid, HEAD, s, -1, jr)
         s = grid[NEXT, s]
         if s == h:
             break
@@ -167,9 +243,10 @@ def _remove(grid, libs, nbr, h):
                 break
             if grid[COLOR, t] != EMPTY:
                 ht = grid[HEAD, t]
-                if not _has(libs[ht], s):
-                    _set(libs[ht], s)
-                    grid[NLIBS, ht] += 1
+                if not _has(libs, ht, s):
+                    w = s >> 6
+                    _lw(libs, ht, w, libs[ht, w] | _bit(s), jr)
+                    _gw(grid, NLIBS, ht, grid[NLIBS, ht] + 1, jr)
         s = grid[NEXT, s]
         if s == h:
             break
@@ -199,33 +276,37 @@ def is_legal(grid, meta, nbr, p, c):
 
 
 @njit(cache=True)
-def place(grid, libs, meta, nbr, p, c):
+def place(grid, libs, meta, nbr, p, c, jr):
     """Puts a stone of colour c on the (legal) point p; returns the number of stones captured.
 
-    Updates groups, liberties, captures, the ko point, the move number and the player to move.
+    Updates groups, liberties, captures, the ko point, the move number and the player to move
+    (``meta`` is not journaled: save it to take the move back).
     """
     opp = 3 - c
-    grid[COLOR, p] = c
-    grid[HEAD, p] = p
-    grid[NEXT, p] = p
-    grid[SIZE, p] = 1
-    grid[PLACED, p] = meta[MOVE]
+    _gw(grid, COLOR, p, c, jr)
+    _gw(grid, HEAD, p, p, jr)
+    _gw(grid, NEXT, p, p, jr)
+    _gw(grid, SIZE, p, 1, jr)
+    _gw(grid, PLACED, p, meta[MOVE], jr)
     for w in range(libs.shape[1]):
-        libs[p, w] = 0
+        if libs[p, w] != 0:
+            _lw(libs, p, w, np.uint64(0), jr)
     n = 0
     for k in range(4):
         q = nbr[p, k]
         if q < 0:
             break
         if grid[COLOR, q] == EMPTY:
-            _set(libs[p], q)
+            w = q >> 6
+            _lw(libs, p, w, libs[p, w] | _bit(q), jr)
             n += 1
         else:
             h = grid[HEAD, q]
-            if _has(libs[h], p):
-                _clear(libs[h], p)
-                grid[NLIBS, h] -= 1
-    grid[NLIBS, p] = n
+            if _has(libs, h, p):
+                w = p >> 6
+                _lw(libs, h, w, libs[h, w] & ~_bit(p), jr)
+                _gw(grid, NLIBS, h, grid[NLIBS, h] - 1, jr)
+    _gw(grid, NLIBS, p, n, jr)
     h = p
     for k in range(4):
         q = nbr[p, k]
@@ -234,7 +315,7 @@ def place(grid, libs, meta, nbr, p, c):
         if grid[COLOR, q] == c:
             hq = grid[HEAD, q]
             if hq != h:
-                h = _merge(grid, libs, h, hq)
+                h = _merge(grid, libs, h, hq, jr)
     captured = 0
     ko = -1
     for k in range(4):
@@ -246,7 +327,7 @@ def place(grid, libs, meta, nbr, p, c):
             if grid[NLIBS, hq] == 0:
                 captured += grid[SIZE, hq]
                 ko = q
-                _remove(grid, libs, nbr, hq)
+                _remove(grid, libs, nbr, hq, jr)
     h = grid[HEAD, p]
     if captured == 1 and grid[SIZE, h] == 1 and grid[NLIBS, h] == 1:
         meta[KO] = ko
@@ -279,7 +360,6 @@ def rebuild(grid, libs, nbr):
         grid[HEAD, p] = p
         grid[NEXT, p] = p
         size = 1
-        top = 0
         stack[0] = p
         top = 1
         while top > 0:
@@ -291,7 +371,7 @@ def rebuild(grid, libs, nbr):
                     break
                 ct = grid[COLOR, t]
                 if ct == EMPTY:
-                    _set(libs[p], t)
+                    libs[p, t >> 6] |= _bit(t)
                 elif ct == c and grid[HEAD, t] < 0:
                     grid[HEAD, t] = p
                     grid[NEXT, t] = grid[NEXT, p]
@@ -300,7 +380,7 @@ def rebuild(grid, libs, nbr):
                     stack[top] = t
                     top += 1
         grid[SIZE, p] = size
-        grid[NLIBS, p] = _count(libs[p])
+        grid[NLIBS, p] = _count(libs, p)
         if grid[NLIBS, p] == 0:
             dead += 1
     return dead
@@ -320,11 +400,11 @@ def analyse(grid, libs, nbr, p, c, tmp, heads):
 
     Returns ``(captured, liberties_after, size_after)``: opponent stones captured, liberties
     of the stone's group once captures are removed (0 means suicide) and the group's size.
-    ``tmp`` (uint64, W) and ``heads`` (int64, >= 8) are scratch space.
+    ``tmp`` (uint64, ``(1, W)``) and ``heads`` (int64, >= 8) are scratch space.
     """
     opp = 3 - c
-    for w in range(tmp.shape[0]):
-        tmp[w] = 0
+    for w in range(tmp.shape[1]):
+        tmp[0, w] = 0
     nown = 0
     ncap = 0
     size_after = 1
@@ -335,7 +415,7 @@ def analyse(grid, libs, nbr, p, c, tmp, heads):
             break
         cq = grid[COLOR, q]
         if cq == EMPTY:
-            _set(tmp, q)
+            tmp[0, q >> 6] |= _bit(q)
         elif cq == c:
             h = grid[HEAD, q]
             new = True
@@ -346,8 +426,8 @@ def analyse(grid, libs, nbr, p, c, tmp, heads):
                 heads[nown] = h
                 nown += 1
                 size_after += grid[SIZE, h]
-                for w in range(tmp.shape[0]):
-                    tmp[w] |= libs[h, w]
+                for w in range(tmp.shape[1]):
+                    tmp[0, w] |= libs[h, w]
         elif cq == opp:
             h = grid[HEAD, q]
             if grid[NLIBS, h] == 1:
@@ -359,7 +439,7 @@ def analyse(grid, libs, nbr, p, c, tmp, heads):
                     heads[4 + ncap] = h
                     ncap += 1
                     captured += grid[SIZE, h]
-    _clear(tmp, p)
+    tmp[0, p >> 6] &= ~_bit(p)
     for i in range(ncap):
         h = heads[4 + i]
         s = h
@@ -380,17 +460,17 @@ def analyse(grid, libs, nbr, p, c, tmp, heads):
                     if touches:
                         break
             if touches:
-                _set(tmp, s)
+                tmp[0, s >> 6] |= _bit(s)
             s = grid[NEXT, s]
             if s == h:
                 break
-    return captured, _count(tmp), size_after
+    return captured, _count(tmp, 0), size_after
 
 
 @njit(cache=True)
 def is_own_eye(grid, nbr, diag, p, c):
-    """A point whose orthogonal neighbours are all c's stones and whose diagonals hold at most
-    one opponent stone (none on the edge or in the corner)."""
+    """A point whose orthogonal neighbours are all c's stones and whose diagonal points hold
+    at most one opponent stone (none on the edge or in the corner)."""
     for k in range(4):
         q = nbr[p, k]
         if q < 0:
@@ -418,19 +498,13 @@ def sensible_mask(grid, meta, nbr, diag, c, out):
 # --- ladders -------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _copy_level(sg, sl, sm, d):
-    sg[d + 1] = sg[d]
-    sl[d + 1] = sl[d]
-    sm[d + 1] = sm[d]
-
-
-@njit(cache=True)
-def _escape_candidates(grid, libs, nbr, h, out):
-    """The moves that can save the group headed at h (one liberty): its liberty, and the
-    liberties of adjacent enemy groups that are in atari (capturing them). Returns a count."""
+def _escape_candidates(grid, libs, nbr, h, out, row):
+    """The moves that can save the group headed at h (one liberty) into ``out[row]``: its
+    liberty, and the liberties of adjacent enemy groups in atari (capturing them). Returns
+    their number."""
     c = grid[COLOR, h]
     n = 0
-    out[n] = _first(libs[h])
+    out[row, n] = _first(libs, h)
     n += 1
     s = h
     while True:
@@ -441,13 +515,13 @@ def _escape_candidates(grid, libs, nbr, h, out):
             if grid[COLOR, t] == 3 - c:
                 ht = grid[HEAD, t]
                 if grid[NLIBS, ht] == 1:
-                    m = _first(libs[ht])
+                    m = _first(libs, ht)
                     new = True
                     for i in range(n):
-                        if out[i] == m:
+                        if out[row, i] == m:
                             new = False
-                    if new and n < out.shape[0]:
-                        out[n] = m
+                    if new and n < out.shape[1]:
+                        out[row, n] = m
                         n += 1
         s = grid[NEXT, s]
         if s == h:
@@ -456,43 +530,62 @@ def _escape_candidates(grid, libs, nbr, h, out):
 
 
 @njit(cache=True)
-def _init_node(sg, sl, cand, ncand, idx, kind, nbr, d, stone, attacker_turn):
+def _init_node(grid, libs, nbr, cand, ncand, idx, kind, d, stone, attacker_turn):
     kind[d] = attacker_turn
     idx[d] = 0
-    h = sg[d, HEAD, stone]
+    h = grid[HEAD, stone]
     if attacker_turn == 1:
-        l1 = _first(sl[d, h])
+        l1 = _first(libs, h)
         cand[d, 0] = l1
-        cand[d, 1] = _second(sl[d, h], l1)
+        cand[d, 1] = _second(libs, h, l1)
         ncand[d] = 2
     else:
-        ncand[d] = _escape_candidates(sg[d], sl[d], nbr, h, cand[d])
+        ncand[d] = _escape_candidates(grid, libs, nbr, h, cand, d)
 
 
 @njit(cache=True)
-def ladder_captured(sg, sl, sm, cand, ncand, idx, kind, nbr, stone, attacker_turn, max_nodes):
-    """Ladder reading from stack level 0: is the group at ``stone`` captured?
+def _save(meta, saved, d):
+    for j in range(meta.shape[0]):
+        saved[d, j] = meta[j]
+
+
+@njit(cache=True)
+def _restore(meta, saved, d):
+    for j in range(meta.shape[0]):
+        meta[j] = saved[d, j]
+
+
+@njit(cache=True)
+def ladder_captured(grid, libs, meta, nbr, jr, cand, ncand, idx, kind, marks, saved, stone,
+                    attacker_turn, max_nodes):
+    """Ladder reading: is the group at ``stone`` captured?
 
     Attacker to move (``attacker_turn=1``, the group has two liberties): captured if an
     atari on one of them leads to capture. Defender to move (one liberty): captured unless
     an escape works; escapes are extending on the liberty and capturing an adjacent
     attacking group that is in atari, and the group is safe once it has three or more
-    liberties (one liberty after its own move: captured). A search that runs out of depth
-    (the stack's levels) or of nodes (``max_nodes``) counts as not captured.
+    liberties (one liberty after its own move: captured). A node ``len(idx)`` or more plies
+    deep, or beyond ``max_nodes`` nodes (or a journal too full for another move), counts as
+    not captured.
 
-    Depth-first with an explicit stack: level d holds the position of the node at depth d,
-    ``cand[d, :ncand[d]]`` its moves and ``idx[d]`` the next one to try.
+    Depth-first with an explicit stack: node d's moves are ``cand[d, :ncand[d]]`` and
+    ``idx[d]`` is the next one to try; ``marks[d]`` and ``saved[d]`` take its move back.
+    Moves are played on ``grid``/``libs``/``meta`` and undone with the journal ``jr`` (which
+    must be enabled); the position is unchanged on return.
     """
-    depth = sg.shape[0]
-    if depth < 2 or max_nodes < 1:
+    max_depth = idx.shape[0]
+    if max_depth < 1 or max_nodes < 1:
         return False
     budget = max_nodes - 1
     d = np.int64(0)
-    _init_node(sg, sl, cand, ncand, idx, kind, nbr, d, stone, attacker_turn)
+    _init_node(grid, libs, nbr, cand, ncand, idx, kind, d, stone, attacker_turn)
     res = -1
     while True:
         value = -1
         if res >= 0:
+            # the child of node d has its value: take back node d's move
+            undo(grid, libs, jr, marks[d])
+            _restore(meta, saved, d)
             if kind[d] == 1 and res == 1:
                 value = 1
             elif kind[d] == 0 and res == 0:
@@ -505,28 +598,42 @@ def ladder_captured(sg, sl, sm, cand, ncand, idx, kind, nbr, stone, attacker_tur
             else:
                 idx[d] = i + 1
                 m = cand[d, i]
-                defender = sg[d, COLOR, stone]
+                defender = grid[COLOR, stone]
                 mover = 3 - defender if kind[d] == 1 else defender
-                if m < 0 or not is_legal(sg[d], sm[d], nbr, m, mover):
+                if m < 0 or not is_legal(grid, meta, nbr, m, mover):
                     continue
-                _copy_level(sg, sl, sm, d)
-                place(sg[d + 1], sl[d + 1], sm[d + 1], nbr, m, mover)
-                n = sg[d + 1, NLIBS, sg[d + 1, HEAD, stone]]
-                if kind[d] == 0:
-                    if n >= 3:
-                        value = 0
-                    elif n <= 1:
+                if not _room(grid, libs, jr):
+                    if kind[d] == 0:
+                        value = 0          # an unread escape counts as an escape
+                    else:
                         continue
-                elif n != 1:
-                    continue
-                if value < 0:
-                    budget -= 1
-                    if budget < 0 or d + 2 >= depth:
-                        res = 0
+                else:
+                    marks[d] = jr[0, 0]
+                    _save(meta, saved, d)
+                    place(grid, libs, meta, nbr, m, mover, jr)
+                    n = grid[NLIBS, grid[HEAD, stone]]
+                    expand = True
+                    if kind[d] == 0:
+                        if n >= 3:
+                            value = 0
+                            expand = False
+                        elif n <= 1:
+                            expand = False
+                    elif n != 1:
+                        expand = False
+                    if expand:
+                        budget -= 1
+                        if budget < 0 or d + 1 >= max_depth:
+                            res = 0        # unread: not captured
+                            continue
+                        _init_node(grid, libs, nbr, cand, ncand, idx, kind, d + 1, stone,
+                                   1 - kind[d])
+                        d += 1
                         continue
-                    _init_node(sg, sl, cand, ncand, idx, kind, nbr, d + 1, stone, 1 - kind[d])
-                    d += 1
-                    continue
+                    undo(grid, libs, jr, marks[d])
+                    _restore(meta, saved, d)
+                    if value < 0:
+                        continue
         if d == 0:
             return value == 1
         d -= 1
@@ -536,10 +643,12 @@ def ladder_captured(sg, sl, sm, cand, ncand, idx, kind, nbr, stone, attacker_tur
 # --- the 48 planes -------------------------------------------------------------------------
 
 @njit(cache=True)
-def fill_features(grid, libs, meta, nbr, diag, out, nplanes, sg, sl, sm, cand, ncand, idx, kind,
-                  max_nodes):
+def fill_features(grid, libs, meta, nbr, diag, out, nplanes, wg, wl, wm, jr, cand, ncand,
+                  idx, kind, marks, saved, max_nodes):
     """Writes the planes of Extended Data Table 2 into ``out`` (uint8 ``(N, >= nplanes)``,
-    zero on entry) for the player ``meta[TO_PLAY]``. See ``kcnn.go.features``."""
+    zero on entry) for the player ``meta[TO_PLAY]``. ``wg``, ``wl``, ``wm`` receive a working
+    copy of the position for the ladder search (see ``ladder_captured`` for the rest).
+    See ``kcnn.go.features``."""
     n = grid.shape[1]
     c = meta[TO_PLAY]
     opp = 3 - c
@@ -561,8 +670,14 @@ def fill_features(grid, libs, meta, nbr, diag, out, nplanes, sg, sl, sm, cand, n
             out[p, P_COLOUR] = 1
     if nplanes <= P_CAPTURE:
         return
-    tmp = np.empty(libs.shape[1], dtype=np.uint64)
+    tmp = np.empty((1, libs.shape[1]), dtype=np.uint64)
     heads = np.empty(8, dtype=np.int64)
+    root = np.empty((1, meta.shape[0]), dtype=np.int64)
+    wg[:] = grid
+    wl[:] = libs
+    wm[:] = meta
+    jr[0, 0] = 1
+    jr[0, 1] = 1
     for p in range(n):
         if grid[COLOR, p] != EMPTY or (p == meta[KO] and c == meta[KO_COLOUR]):
             continue
@@ -586,40 +701,40 @@ def fill_features(grid, libs, meta, nbr, diag, out, nplanes, sg, sl, sm, cand, n
                 chase = True
         if not chase:
             continue
-        sg[0] = grid
-        sl[0] = libs
-        sm[0] = meta
-        place(sg[0], sl[0], sm[0], nbr, p, c)
+        _save(wm, root, 0)
+        place(wg, wl, wm, nbr, p, c, jr)
         for k in range(4):
             q = nbr[p, k]
             if q < 0:
                 break
             if grid[COLOR, q] != opp or grid[NLIBS, grid[HEAD, q]] != 2:
                 continue
-            if sg[0, COLOR, q] != opp or sg[0, NLIBS, sg[0, HEAD, q]] != 1:
+            if wg[COLOR, q] != opp or wg[NLIBS, wg[HEAD, q]] != 1:
                 continue
-            if ladder_captured(sg, sl, sm, cand, ncand, idx, kind, nbr, q, np.int64(0),
-                               max_nodes):
+            if ladder_captured(wg, wl, wm, nbr, jr, cand, ncand, idx, kind, marks, saved, q,
+                               np.int64(0), max_nodes):
                 out[p, P_LADDER_CAPTURE] = 1
                 break
+        undo(wg, wl, jr, 1)
+        _restore(wm, root, 0)
     # Ladder escape: a move that saves a group of the player's that is in atari.
-    moves = np.empty(n, dtype=np.int64)
+    moves = np.empty((1, n), dtype=np.int64)
     for h in range(n):
         if grid[COLOR, h] != c or grid[HEAD, h] != h or grid[NLIBS, h] != 1:
             continue
-        nm = _escape_candidates(grid, libs, nbr, h, moves)
+        nm = _escape_candidates(grid, libs, nbr, h, moves, 0)
         for i in range(nm):
-            m = moves[i]
+            m = moves[0, i]
             if out[m, P_LADDER_ESCAPE] == 1 or not is_legal(grid, meta, nbr, m, c):
                 continue
-            sg[0] = grid
-            sl[0] = libs
-            sm[0] = meta
-            place(sg[0], sl[0], sm[0], nbr, m, c)
-            libs_after = sg[0, NLIBS, sg[0, HEAD, h]]
+            _save(wm, root, 0)
+            place(wg, wl, wm, nbr, m, c, jr)
+            libs_after = wg[NLIBS, wg[HEAD, h]]
             if libs_after >= 3:
                 out[m, P_LADDER_ESCAPE] = 1
             elif libs_after == 2:
-                if not ladder_captured(sg, sl, sm, cand, ncand, idx, kind, nbr, h,
-                                       np.int64(1), max_nodes):
+                if not ladder_captured(wg, wl, wm, nbr, jr, cand, ncand, idx, kind, marks,
+                                       saved, h, np.int64(1), max_nodes):
                     out[m, P_LADDER_ESCAPE] = 1
+            undo(wg, wl, jr, 1)
+            _restore(wm, root, 0)

@@ -31,6 +31,7 @@ _COLOUR_NAMES = {"b": BLACK, "w": WHITE, "black": BLACK, "white": WHITE,
                  BLACK: BLACK, WHITE: WHITE}
 _TABLES = {}
 _LOCAL = threading.local()
+_NO_JOURNAL = _core.no_journal()
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -61,22 +62,23 @@ def tables(size):
     return _TABLES[size]
 
 
-def ladder_stack(size, depth):
-    """Per-thread scratch space for the ladder search: ``depth + 1`` positions."""
+def ladder_scratch(size, depth):
+    """Per-thread scratch space for the ladder search on ``size`` boards, ``depth`` plies:
+    the arguments of ``_core.fill_features`` after ``nplanes`` and before ``max_nodes``."""
     key = (size, depth)
-    stacks = getattr(_LOCAL, "stacks", None)
-    if stacks is None:
-        stacks = _LOCAL.stacks = {}
-    if key not in stacks:
+    scratch = getattr(_LOCAL, "scratch", None)
+    if scratch is None:
+        scratch = _LOCAL.scratch = {}
+    if key not in scratch:
         n = size * size
         w = (n + 63) // 64
-        stacks[key] = (np.empty((depth + 1, _core.GRID_ROWS, n), np.int64),
-                       np.empty((depth + 1, n, w), np.uint64),
-                       np.empty((depth + 1, _core.META_LEN), np.int64),
-                       np.empty((depth + 1, n), np.int64),
-                       np.empty(depth + 1, np.int64), np.empty(depth + 1, np.int64),
-                       np.empty(depth + 1, np.int64))
-    return stacks[key]
+        scratch[key] = (
+            np.zeros((_core.GRID_ROWS, n), np.int64), np.zeros((n, w), np.uint64),
+            np.zeros(_core.META_LEN, np.int64), _core.journal(40 * n + 1024),
+            np.zeros((depth, n), np.int64), np.zeros(depth, np.int64),
+            np.zeros(depth, np.int64), np.zeros(depth, np.int64), np.zeros(depth, np.int64),
+            np.zeros((depth, _core.META_LEN), np.int64))
+    return scratch[key]
 
 
 class GoState:
@@ -276,7 +278,7 @@ class GoState:
             raise IllegalMoveError(f"{'black' if c == BLACK else 'white'} "
                                    f"{point_name(move)} {tuple(move)} is illegal: "
                                    f"{self._why_illegal(p, c)}")
-        return int(_core.place(self.grid, self.libs, self.meta, nbr, p, c))
+        return int(_core.place(self.grid, self.libs, self.meta, nbr, p, c, _NO_JOURNAL))
 
     def _why_illegal(self, p, c):
         if self.grid[_core.COLOR, p] != EMPTY:

@@ -46,9 +46,11 @@ Choices the paper leaves open, made here:
   with two liberties in atari which cannot escape. *Ladder escape* marks a legal move that
   saves one of the player's groups in atari: it is one of the escapes above and afterwards
   the group has three or more liberties, or two that the attacker cannot ladder.
-* **Ladder depth.** The search stops after ``LADDER_DEPTH`` = 120 plies (a ladder running
-  corner to corner on 19x19 takes about 72) or ``LADDER_NODES`` = 5,000 positions; a search
-  that runs out counts as "the defender escapes": no ladder capture, and the escape holds.
+* **Ladder depth.** The search reads at most ``LADDER_DEPTH`` = 120 plies after the move
+  (a ladder running corner to corner on 19x19 takes about 72) and ``LADDER_NODES`` = 5,000
+  positions per ladder; a line it cannot finish counts as "the defender escapes": no ladder
+  capture, and the escape holds. (Its undo journal, sized for thousands of stone changes,
+  is a third limit no real ladder reaches; it is treated the same way.)
 
 Features are returned as ``uint8`` arrays of 0 and 1, shape ``(size, size, planes)``.
 """
@@ -60,7 +62,7 @@ import numbers
 import numpy as np
 
 from kcnn.go import _core
-from kcnn.go.board import GoState, ladder_stack, tables
+from kcnn.go.board import GoState, ladder_scratch, tables
 
 __all__ = ["FEATURE_SETS", "PLANE_NAMES", "LADDER_DEPTH", "LADDER_NODES", "features",
            "num_planes"]
@@ -128,8 +130,7 @@ def features(state, planes=48, *, out=None):
                              f"{getattr(out, 'shape', None)}")
         out[...] = 0
     nbr, diag = tables(size)
-    sg, sl, sm, cand, ncand, idx, kind = ladder_stack(size, LADDER_DEPTH)
     _core.fill_features(state.grid, state.libs, state.meta, nbr, diag,
-                        out.reshape(size * size, out.shape[2]), n_planes, sg, sl, sm, cand,
-                        ncand, idx, kind, LADDER_NODES)
+                        out.reshape(size * size, out.shape[2]), n_planes,
+                        *ladder_scratch(size, LADDER_DEPTH), LADDER_NODES)
     return out[:, :, :n_planes]

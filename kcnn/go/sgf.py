@@ -174,8 +174,9 @@ def _convert(game, name):
             colour, move = node.get_move()
         except ValueError:
             colour, raw = node.get_raw_move()
-            raise SgfError(f"{name}: move {index + 1} ({colour.upper()}[{raw.decode(errors='replace')}]) "
-                           f"is not a point on the {size}x{size} board") from None
+            raw = raw.decode(errors="replace")
+            raise SgfError(f"{name}: move {index + 1} ({colour.upper()}[{raw}]) is not a point "
+                           f"on the {size}x{size} board") from None
         if colour is not None:
             result.moves.append((colour, None if move is None else flip(move)))
     return result

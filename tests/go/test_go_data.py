@@ -1,6 +1,5 @@
 """Converter (shards, split by game, skipped records, workers) and the tf.data pipeline."""
 
-import os
 
 import numpy as np
 import pytest

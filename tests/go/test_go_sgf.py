@@ -7,7 +7,6 @@ import tarfile
 import warnings
 import zipfile
 
-import numpy as np
 import pytest
 
 import kcnn.go as go
