@@ -115,3 +115,20 @@ def test_evaluate_policy_reads_the_test_split_of_a_conversion(tmp_path):
     assert result["positions"] == meta["splits"]["test"]["positions"] > 0
     with pytest.raises(TypeError, match="data"):
         go.evaluate_policy(model, [1, 2, 3])
+
+
+def test_alphago_policy_network_plays_legal_moves_in_its_orientation():
+    import kcnn
+
+    model = kcnn.build("alphago_policy", board_size=9, input_planes=48, filters=8,
+                       num_layers=2)
+    game = go.random_game(9, 50, seed=4)
+    state = go.final_state(game)
+    move = go.predict_move(model, state)
+    assert move is not None and state.is_legal(move)
+    probs = go.move_probabilities(model, state, ensemble=True)
+    raw = np.asarray(model(go.features(state)[None].astype(np.float32)))[0]
+    assert raw.shape == (81,) and np.isclose(probs.sum(), 1.0)
+    # an occupied point gets nothing, whatever the network says
+    occupied = np.argwhere(state.board != go.EMPTY)[0]
+    assert probs[tuple(occupied)] == 0
