@@ -41,7 +41,7 @@ def data(cfg):
     augment = None
     if cfg.max_shift or cfg.max_rotation:
         augment = pipelines.shift_rotate(max_shift=cfg.max_shift,
-                                         max_rotation=cfg.max_rotation, seed=cfg.seed)
+                                         max_rotation=cfg.max_rotation)
     train = pipelines.from_arrays(x_train, y_train, batch_size=cfg.batch_size, shuffle=True,
                                   augment=augment, preprocess=preprocess, seed=cfg.seed)
     test = pipelines.from_arrays(x_test, y_test, batch_size=1000, preprocess=preprocess)

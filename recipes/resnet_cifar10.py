@@ -44,8 +44,7 @@ def data(cfg):
     def preprocess(images):
         return preprocess_input(images, "cifar_mean")
 
-    augment = pipelines.pad_crop_flip(padding=cfg.padding, seed=cfg.seed) if cfg.augment \
-        else None
+    augment = pipelines.pad_crop_flip(padding=cfg.padding) if cfg.augment else None
     train = pipelines.from_arrays(x_train, y_train, batch_size=cfg.batch_size, shuffle=True,
                                   augment=augment, preprocess=preprocess, seed=cfg.seed)
     validation = (pipelines.from_arrays(x_val, y_val, batch_size=500, preprocess=preprocess)

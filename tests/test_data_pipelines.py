@@ -25,7 +25,7 @@ def test_from_arrays_batches_shuffles_per_epoch_and_preprocesses():
 def test_pad_crop_flip_gives_a_crop_of_the_zero_padded_image_or_its_mirror():
     rng = np.random.default_rng(0)
     images = rng.random((16, 6, 6, 2)).astype("float32") + 1.0  # no zeros inside
-    out = pipelines.pad_crop_flip(padding=2, seed=1)(images).numpy()
+    out = pipelines.pad_crop_flip(padding=2)(images, np.array([1, 2])).numpy()
     assert out.shape == images.shape
     flips = 0
     for image, crop in zip(images, out):
@@ -41,14 +41,46 @@ def test_pad_crop_flip_gives_a_crop_of_the_zero_padded_image_or_its_mirror():
 def test_shift_rotate_moves_digits_but_keeps_them_on_a_blank_background():
     x = np.zeros((8, 32, 32, 1), "float32")
     x[:, 12:20, 14:18] = 1.0
-    out = np.asarray(pipelines.shift_rotate(max_shift=0.1, max_rotation=10, seed=0)(x))
+    augment = pipelines.shift_rotate(max_shift=0.1, max_rotation=10)
+    out = np.asarray(augment(x, np.array([0, 1])))
     assert out.shape == x.shape
     assert not np.allclose(out, x)
     assert np.all(out >= -1e-6) and np.all(out <= 1 + 1e-6)
     # ink is moved, not created: totals stay close (bilinear resampling smears edges)
     np.testing.assert_allclose(out.sum(axis=(1, 2, 3)), x.sum(axis=(1, 2, 3)), rtol=0.15)
-    same = pipelines.shift_rotate(max_shift=0.0, max_rotation=0.0)(x)
+    # the same seed gives the same batch, another seed another one
+    np.testing.assert_array_equal(np.asarray(augment(x, np.array([0, 1]))), out)
+    assert not np.allclose(np.asarray(augment(x, np.array([0, 2]))), out)
+    same = pipelines.shift_rotate(max_shift=0.0, max_rotation=0.0)(x, np.array([0, 1]))
     np.testing.assert_allclose(np.asarray(same), x)
+
+
+def test_rotate_shift_against_numpy_rotations_and_rolls():
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 7, 7, 1)).astype("float32")
+    quarter = pipelines.rotate_shift(x, np.full(2, np.pi / 2), np.zeros((2, 2)),
+                                     interpolation="nearest")
+    np.testing.assert_allclose(np.asarray(quarter), np.rot90(x, k=1, axes=(1, 2)), atol=1e-6)
+    shifted = np.asarray(pipelines.rotate_shift(x, np.zeros(2), np.array([[2, -1]] * 2),
+                                                interpolation="nearest"))
+    expected = np.zeros_like(x)
+    expected[:, :6, 2:] = x[:, 1:, :5]  # 2 pixels right, 1 up, zeros brought in
+    np.testing.assert_allclose(shifted, expected, atol=1e-6)
+
+
+def test_parallel_augmented_pipeline_repeats_exactly_with_the_same_seed():
+    x = np.random.default_rng(0).random((40, 12, 12, 1)).astype("float32")
+    y = np.arange(40, dtype="int32")
+
+    def epochs(seed):
+        ds = pipelines.from_arrays(x, y, batch_size=8, shuffle=True, seed=seed,
+                                   augment=pipelines.shift_rotate())
+        return [np.concatenate([b.numpy().ravel() for b, _ in ds]) for _ in range(2)]
+
+    first, again = epochs(3), epochs(3)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.allclose(first[0], first[1])  # a new shuffle and new draws each epoch
 
 
 def test_synthetic_images_have_requested_shapes_and_balanced_labels():

@@ -63,7 +63,7 @@ def train_pipeline(ds, *, batch_size, image_size, seed=0, flip=True, color=None,
 
     crop = CropAndFlip(image_size, flip=flip, seed=seed)
 
-    def augment(images):
+    def augment(images, seed):  # the kcnn.layers augmentations keep their own seeds
         images = crop(images, training=True)
         if color is not None:
             images = color(images, training=True)
@@ -72,7 +72,7 @@ def train_pipeline(ds, *, batch_size, image_size, seed=0, flip=True, color=None,
     ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return finish(ds, augment=augment, preprocess=preprocess)
+    return finish(ds, augment=augment, preprocess=preprocess, seed=seed)
 
 
 def eval_pipeline(ds, *, batch_size, image_size, protocol="center", preprocess=None):
