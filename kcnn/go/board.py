@@ -1,10 +1,11 @@
 """Go rules and the game state: placement, captures, suicide, simple ko, passes.
 
-Rules (Silver et al. 2016 trained on KGS records, which follow these): a stone is put on an
-empty point; opponent groups left without liberties are captured, then the move is illegal
-if its own group has no liberties (suicide); a move may not retake a single stone at once
-where the capture that made the ko was itself a single stone taking a single stone (simple
-ko; no superko). Passing is always legal and lifts the ko ban.
+Rules (those of the KGS records Silver et al. 2016 trained on): a stone is put on an empty
+point; opponent groups left without liberties are captured, then the move is illegal if its
+own group has no liberties (suicide). Simple ko: when a single stone has just captured a
+single stone and is left with one liberty, the opponent may not retake at once (no
+superko); a capture of several stones, as in a snapback, sets no ban. Passing is always
+legal and lifts the ko ban.
 
 Coordinates are ``(row, col)`` with row 0 at the top, as SGF letters count (``B[pd]`` is
 ``(3, 15)``); flat indices are ``row * size + col``, the policy network's labels.
@@ -49,7 +50,7 @@ def colour_code(colour, name="colour"):
 
 
 def point_name(move):
-    """SGF letters of a ``(row, col)`` point (row 0 at the top), "tt"-free: None is "pass"."""
+    """The SGF letters of a ``(row, col)`` point (row 0 at the top); "pass" for None."""
     if move is None:
         return "pass"
     return _LETTERS[move[1]] + _LETTERS[move[0]]

@@ -76,6 +76,8 @@ def _convert_record(name, data, config):
         games = parse_sgf(data, name)
     except SgfError as e:
         return [(name, None, None, f"skipped {e}")]
+    except Exception as e:  # noqa: BLE001  (a record must never stop a conversion)
+        return [(name, None, None, f"skipped {name}: unreadable ({type(e).__name__}: {e})")]
     dtype = record_dtype(size, planes)
     out = []
     buffer = np.zeros((size, size, max(planes, 48)), np.uint8)
@@ -86,8 +88,9 @@ def _convert_record(name, data, config):
             continue
         rows = []
         winner = colour_code(game.winner) if game.winner else None
+        number = 0
         try:
-            for state, move in replay(game, copy=False):
+            for number, (state, move) in enumerate(replay(game, copy=False), 1):
                 if move is None:
                     continue
                 x = features(state, planes, out=buffer)
@@ -95,6 +98,10 @@ def _convert_record(name, data, config):
                 rows.append((move[0] * size + move[1], outcome, np.packbits(x.reshape(-1))))
         except (IllegalMoveError, SgfError) as e:
             out.append((game.name, None, None, f"skipped {e}"))
+            continue
+        except Exception as e:  # noqa: BLE001
+            out.append((game.name, None, None, f"skipped {game.name}: move {number}: "
+                                               f"{type(e).__name__}: {e}"))
             continue
         records = np.zeros(len(rows), dtype)
         if rows:
