@@ -18,7 +18,7 @@ The engine is compiled with numba on first use (cached on disk afterwards).
 from kcnn.go.board import BLACK, EMPTY, WHITE, GoState, IllegalMoveError
 from kcnn.go.convert import convert
 from kcnn.go.dataset import dataset, load_metadata, read_split
-from kcnn.go.features import FEATURE_SETS, PLANE_NAMES, features, num_planes
+from kcnn.go.planes import FEATURE_SETS, PLANE_NAMES, features, num_planes
 from kcnn.go.sgf import (Game, SgfError, SgfWarning, final_state, iter_records, parse_sgf,
                          read_games, read_sgf, replay)
 from kcnn.go.symmetry import inverse, transform, transform_label, transform_point

@@ -44,7 +44,7 @@ import numpy as np
 
 from kcnn._checks import check_bool, check_float, check_int
 from kcnn.go.board import IllegalMoveError, colour_code
-from kcnn.go.features import features, num_planes
+from kcnn.go.planes import features, num_planes
 from kcnn.go.sgf import SgfError, SgfWarning, count_records, iter_records, parse_sgf, replay
 
 __all__ = ["convert", "record_dtype", "FORMAT", "HEADER_BYTES"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from kcnn._checks import check_bool, check_choice, check_int
 from kcnn.go.convert import FORMAT, HEADER_BYTES, SPLITS, record_dtype
-from kcnn.go.features import num_planes
+from kcnn.go.planes import num_planes
 from kcnn.go.symmetry import gather_indices, label_maps
 
 __all__ = ["load_metadata", "dataset", "read_split"]

@@ -12,7 +12,7 @@ import numpy as np
 
 from kcnn._checks import check_bool, check_int
 from kcnn.go.board import GoState
-from kcnn.go.features import features
+from kcnn.go.planes import features
 from kcnn.go.symmetry import NUM_SYMMETRIES, gather_indices, label_maps
 
 __all__ = ["move_probabilities", "predict_move", "evaluate_policy"]

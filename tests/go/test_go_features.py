@@ -12,7 +12,7 @@ import kcnn.go as go
 from go_reference import RefBoard
 from go_reference import features as reference_features
 
-features_module = importlib.import_module("kcnn.go.features")
+features_module = importlib.import_module("kcnn.go.planes")
 
 CAPTURE, SELF_ATARI, LIBS_AFTER, LIBERTIES, TURNS = 20, 28, 36, 12, 4
 LADDER_CAPTURE, LADDER_ESCAPE, SENSIBLE = 44, 45, 46
