@@ -176,10 +176,7 @@ def run(recipe, cfg, *, output=None, overwrite=False, verbose=1):
         TrainingDivergedError: the loss became NaN or infinite.
     """
     from kcnn.training import environment as env
-    from kcnn.training import evaluation, loop, report
-    from kcnn.training.callbacks import (EpochCheckpoint, HistoryWriter, NaNGuard,
-                                         SummaryWriter, Throughput)
-    from kcnn.training.rundir import RunDirectory, write_json
+    from kcnn.training.rundir import RunDirectory
 
     # A multi-worker strategy must exist before TensorFlow runs any operation.
     strategy = env.make_strategy(cfg.strategy)
@@ -188,6 +185,21 @@ def run(recipe, cfg, *, output=None, overwrite=False, verbose=1):
     folder = output or default_output(recipe.name, smoke=cfg.smoke)
     run_dir = RunDirectory(folder, recipe=recipe.name, config=cfg.to_dict(),
                            overwrite=overwrite, chief=chief)
+    try:
+        return _train(recipe, cfg, run_dir, strategy=strategy, chief=chief, say=say,
+                      verbose=verbose)
+    finally:
+        run_dir.cleanup()  # a non-chief worker's temporary folder
+
+
+def _train(recipe, cfg, run_dir, *, strategy, chief, say, verbose):
+    """``run`` once the strategy and run folder exist."""
+    from kcnn.training import environment as env
+    from kcnn.training import evaluation, loop, report
+    from kcnn.training.callbacks import (EpochCheckpoint, HistoryWriter, NaNGuard,
+                                         SummaryWriter, Throughput)
+    from kcnn.training.rundir import write_json
+
     finished = run_dir.finished_metrics()
     if finished is not None:
         for line in report.summary_lines(finished, run_dir=run_dir.root):
@@ -259,5 +271,4 @@ def run(recipe, cfg, *, output=None, overwrite=False, verbose=1):
     shutil.rmtree(run_dir.backup_dir, ignore_errors=True)
     for line in report.summary_lines(metrics, run_dir=run_dir.root):
         say(line)
-    run_dir.cleanup()
     return {**metrics, "chief": chief}
