@@ -57,6 +57,11 @@ from keras import ops
 
 from kcnn import activations
 from kcnn._checks import check_activation, check_bool, check_choice, check_float, check_int
+from kcnn.initializers import HeGaussian
+
+# The default convolution initializer, by its registered name (a name gives every layer its
+# own instance and random stream).
+HE_GAUSSIAN = "kcnn>" + HeGaussian.__name__
 
 __all__ = ["BasicBlock", "BottleneckBlock", "ZeroPaddedIdentity", "SHORTCUTS"]
 
@@ -121,7 +126,7 @@ class _ResidualBlock(keras.layers.Layer):
 
     def __init__(self, filters, strides=1, shortcut="B", zero_init_residual=False,
                  activation="relu", bn_momentum=0.9, bn_epsilon=1e-5,
-                 kernel_initializer="he_normal", **kwargs):
+                 kernel_initializer=HE_GAUSSIAN, **kwargs):
         super().__init__(**kwargs)
         self.filters = check_int("filters", filters, minimum=1)
         self.strides = check_int("strides", strides, minimum=1)
@@ -300,8 +305,9 @@ class BasicBlock(_ResidualBlock):
             Keras or kcnn name without weights.
         bn_momentum: moving-average momentum of every BN (0.9; keras.applications 0.99).
         bn_epsilon: epsilon of every BN (1e-5; keras.applications 1.001e-5).
-        kernel_initializer: convolution kernel initializer ("he_normal", the paper's
-            reference [13]).
+        kernel_initializer: convolution kernel initializer: by default the untruncated
+            Gaussian N(0, 2 / fan_in) of the paper's reference [13]
+            (``kcnn.initializers.HeGaussian``); "he_normal" is Keras's truncated variant.
         **kwargs: base layer arguments (``name``, ``dtype``).
     """
 
@@ -309,7 +315,7 @@ class BasicBlock(_ResidualBlock):
 
     def __init__(self, filters, strides=1, shortcut="B", zero_init_residual=False,
                  activation="relu", bn_momentum=0.9, bn_epsilon=1e-5,
-                 kernel_initializer="he_normal", **kwargs):
+                 kernel_initializer=HE_GAUSSIAN, **kwargs):
         super().__init__(filters, strides=strides, shortcut=shortcut,
                          zero_init_residual=zero_init_residual, activation=activation,
                          bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
@@ -352,7 +358,8 @@ class BottleneckBlock(_ResidualBlock):
         activation: activation after the first two BNs and after the sum ("relu").
         bn_momentum: moving-average momentum of every BN (0.9).
         bn_epsilon: epsilon of every BN (1e-5).
-        kernel_initializer: convolution kernel initializer ("he_normal").
+        kernel_initializer: convolution kernel initializer (``HE_GAUSSIAN``: He et al.'s
+            Gaussian, as ``BasicBlock``).
         **kwargs: base layer arguments (``name``, ``dtype``).
     """
 
@@ -360,7 +367,7 @@ class BottleneckBlock(_ResidualBlock):
 
     def __init__(self, filters, strides=1, shortcut="B", stride_in_3x3=False,
                  zero_init_residual=False, activation="relu", bn_momentum=0.9,
-                 bn_epsilon=1e-5, kernel_initializer="he_normal", **kwargs):
+                 bn_epsilon=1e-5, kernel_initializer=HE_GAUSSIAN, **kwargs):
         super().__init__(filters, strides=strides, shortcut=shortcut,
                          zero_init_residual=zero_init_residual, activation=activation,
                          bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,

@@ -42,7 +42,7 @@ import keras
 from kcnn._checks import (check_bool, check_choice, check_input_shape, check_int,
                           check_int_tuple)
 from kcnn.heads import check_head_args, classifier_head
-from kcnn.layers.residual import SHORTCUTS, BasicBlock, BottleneckBlock
+from kcnn.layers.residual import HE_GAUSSIAN, SHORTCUTS, BasicBlock, BottleneckBlock
 from kcnn.registry import register_model
 
 PAPER = "arXiv:1512.03385"
@@ -93,7 +93,7 @@ def resnet(*, block="bottleneck", stackwise_num_blocks=(3, 4, 6, 3),
            input_shape=None, num_classes=1000, include_top=True, pooling=None,
            classifier_activation="softmax", shortcut="B", stride_in_3x3=False,
            zero_init_residual=False, bn_momentum=0.9, bn_epsilon=1e-5,
-           kernel_initializer="he_normal", name=None):
+           kernel_initializer=HE_GAUSSIAN, name=None):
     """The generic ResNet builder behind every registered variant.
 
     Stage ``s`` (named ``conv{s + 2}``) stacks ``stackwise_num_blocks[s]`` blocks with
@@ -122,7 +122,8 @@ def resnet(*, block="bottleneck", stackwise_num_blocks=(3, 4, 6, 3),
         zero_init_residual: start the last BN scale of every block at zero.
         bn_momentum: moving-average momentum of every BN (0.9, torchvision's 0.1).
         bn_epsilon: epsilon of every BN (1e-5).
-        kernel_initializer: convolution kernel initializer ("he_normal").
+        kernel_initializer: convolution kernel initializer (He et al.'s untruncated
+            Gaussian, ``kcnn.initializers.HeGaussian``; "he_normal" is Keras's truncated one).
         name: model name.
 
     Returns:
