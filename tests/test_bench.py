@@ -36,8 +36,8 @@ def test_interleaved_rotates_order_excludes_warmup_and_divides_items_by_time():
 
     rates = timing.interleaved({"a": contestant("a", 2.0, 10), "b": contestant("b", 0.5, 1),
                                 "c": contestant("c", 1.0, None)},
-                               repeats=4, warmup=2, clock=clock)
-    assert rates == {"a": [5.0] * 4, "b": [2.0] * 4, "c": [1.0] * 4}
+                               repeats=4, warmup=2, clocks={"fake": clock})
+    assert rates == {"fake": {"a": [5.0] * 4, "b": [2.0] * 4, "c": [1.0] * 4}}
     rounds = [calls[i:i + 3] for i in range(0, len(calls), 3)]
     assert len(rounds) == 6 and all(sorted(r) == ["a", "b", "c"] for r in rounds)
     # No contestant always goes first, and the neighbour order changes too.
@@ -84,16 +84,25 @@ def test_throughput_rows_report_rates_ratios_and_mfu():
     assert (train["mode"], infer["mode"]) == ("train", "infer")
     assert set(train["images_per_second"]) == {"kcnn", "keras"}
     assert set(infer["images_per_second"]) == {"kcnn", "keras", "kcnn_folded"}
-    assert set(infer["ratios"]) == {"kcnn/keras", "kcnn_folded/keras", "kcnn_folded/kcnn"}
+    assert train["basis"] == "cpu"  # no GPU here: compared on CPU time
+    for clock in ("wall", "cpu"):
+        assert set(infer["ratios"][clock]) == {"kcnn/keras", "kcnn_folded/keras",
+                                               "kcnn_folded/kcnn"}
+        assert set(train["ratios"][clock]) == {"kcnn/keras", "mfu kcnn/keras"}
     for row in rows:
-        for stats in row["images_per_second"].values():
-            assert stats["n"] == 2 and 0 < stats["min"] <= stats["median"] <= stats["max"]
+        for key in ("images_per_second", "images_per_cpu_second"):
+            for stats in row[key].values():
+                assert stats["n"] == 2 and 0 < stats["min"] <= stats["median"] <= stats["max"]
     # Multiply-adds: kcnn.summary's count; MFU = images/s x 6 x MACs / matmul FLOP/s.
     macs = kcnn.summary(_tiny_pair()["kcnn"]()).totals["flops"]
     assert train["multiply_adds"]["kcnn"] == macs
     ips, mm = train["images_per_second"]["kcnn"], train["matmul_flops_per_second"]
-    assert train["mfu"]["kcnn"]["min"] <= 6 * macs * ips["max"] / mm["min"]
-    assert train["mfu"]["kcnn"]["max"] >= 6 * macs * ips["min"] / mm["max"]
+    assert train["mfu"]["wall"]["kcnn"]["min"] <= 6 * macs * ips["max"] / mm["min"]
+    assert train["mfu"]["wall"]["kcnn"]["max"] >= 6 * macs * ips["min"] / mm["max"]
+    # The graphs: kcnn's bias-free convolution against the peer's biased one.
+    assert train["graph_ops"]["total"]["kcnn"] > 0
+    assert infer["graph_ops"]["differences"]["BiasAdd"]["keras"] >= 1
+    assert infer["graph_ops"]["total"]["kcnn_folded"] < infer["graph_ops"]["total"]["kcnn"]
     assert keras.mixed_precision.dtype_policy().name == "float32"  # restored
 
 
@@ -115,19 +124,23 @@ def test_report_table_and_targets():
         "settings": {"batch_size": 8, "image_size": 224, "repeats": 3},
         "throughput": [
             {"model": "resnet50", "precision": "float32", "jit_compile": False,
-             "mode": "train", "images_per_second": {"kcnn": stats(10.0), "keras": stats(9.0)},
-             "ratios": {"kcnn/keras": stats(1.11, 1.0, 1.2),
-                        "mfu kcnn/keras": stats(1.11, 1.0, 1.2)},
-             "mfu": {"kcnn": stats(0.6), "keras": stats(0.54)}},
+             "mode": "train", "basis": "cpu",
+             "images_per_second": {"kcnn": stats(10.0), "keras": stats(9.0)},
+             "ratios": {"cpu": {"kcnn/keras": stats(1.11, 1.0, 1.2),
+                                "mfu kcnn/keras": stats(1.11, 1.0, 1.2)},
+                        "wall": {"kcnn/keras": stats(0.5)}},
+             "mfu": {"cpu": {"kcnn": stats(0.6), "keras": stats(0.54)}}},
             {"model": "vgg16", "precision": "float32", "jit_compile": True, "mode": "infer",
-             "images_per_second": {"kcnn": stats(1.0), "keras": stats(1.1)},
-             "ratios": {"kcnn/keras": stats(0.9, 0.85, 0.95)}},
+             "basis": "cpu", "images_per_second": {"kcnn": stats(1.0), "keras": stats(1.1)},
+             "ratios": {"cpu": {"kcnn/keras": stats(0.9, 0.85, 0.95)}}},
             {"model": "vgg16", "precision": "mixed_float16", "jit_compile": False,
              "error": "ResourceExhaustedError: out of memory"},
         ],
-        "import": {"tensorflow_keras_seconds": stats(5.0), "kcnn_extra_seconds": stats(0.1)},
+        "import": {"tensorflow_keras_seconds": stats(5.0), "kcnn_extra_seconds": stats(0.7),
+                   "tensorflow_keras_cpu_seconds": stats(4.0),
+                   "kcnn_extra_cpu_seconds": stats(0.1), "basis": "cpu"},
         "build": {"model": "resnet152", "kcnn_seconds": stats(4.0), "keras_seconds": stats(5.0),
-                  "ratio": stats(0.97, 0.9, 1.05)},
+                  "basis": "cpu", "ratio": {"cpu": stats(0.97, 0.9, 1.05)}},
     }
     text = report.to_markdown(results)
     assert "Test CPU, 2 cores" in text and "kcnn bench --quick" in text
@@ -145,7 +158,7 @@ def test_pipeline_measures_the_recipe_pipeline_against_its_step():
     row = rows[0]
     assert row["recipe"] == "lenet5_digits" and row["images_per_epoch"] == 1437
     assert set(row["images_per_second"]) == {"pipeline", "fit_constant", "fit_pipeline"}
-    assert set(row["ratios"]) == {"pipeline/fit_constant", "fit_pipeline/fit_constant"}
+    assert set(row["ratios"]["cpu"]) == {"pipeline/fit_constant", "fit_pipeline/fit_constant"}
 
 
 def test_generated_jpeg_folder_reads_as_an_image_folder(tmp_path):

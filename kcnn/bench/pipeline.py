@@ -17,7 +17,8 @@ overlaps: ``fit_pipeline`` is their worst case, and ``pipeline / fit_constant`` 
 times faster the input side produces images than the model consumes them) is the figure
 that carries over to a real dataset.
 
-``pipeline / fit_constant`` above 1 says the pipeline alone outruns the training step;
+``pipeline / fit_constant`` above 1 says the pipeline alone outruns the training step (on
+CPU time: its inverse is the share of the CPU the pipeline needs per trained image);
 ``fit_pipeline / fit_constant`` near 1 says the pipeline costs training nothing — on a CPU
 the two share the cores, so what the pipeline does is paid in some part there. ImageNet
 recipes read a generated image folder of JPEG files (500x375, ImageNet's typical size).
@@ -31,6 +32,7 @@ import shutil
 import tempfile
 
 from kcnn.bench import timing
+from kcnn.bench.device import device_kind
 
 __all__ = ["RECIPES", "write_jpeg_folder", "measure"]
 
@@ -126,14 +128,18 @@ def measure(names=tuple(RECIPES), *, batch_size=16, batches=4, repeats=3, warmup
                                         "fit_pipeline": fit_pipeline},
                                        repeats=repeats, warmup=warmup)
             row = {"recipe": name, "model": model.name, "batch_size": batch,
-                   "images_per_epoch": images,
-                   "input_shape": list(data.input_shape),
-                   "images_per_second": {k: timing.summarize(v) for k, v in rates.items()},
-                   "ratios": {
-                       "pipeline/fit_constant": timing.paired_ratio(rates["pipeline"],
-                                                                    rates["fit_constant"]),
-                       "fit_pipeline/fit_constant": timing.paired_ratio(
-                           rates["fit_pipeline"], rates["fit_constant"])}}
+                   "images_per_epoch": images, "input_shape": list(data.input_shape),
+                   "basis": timing.basis(device_kind()),
+                   "images_per_second": {k: timing.summarize(v)
+                                         for k, v in rates["wall"].items()},
+                   "images_per_cpu_second": {k: timing.summarize(v)
+                                             for k, v in rates["cpu"].items()},
+                   "ratios": {clock: {
+                       "pipeline/fit_constant": timing.paired_ratio(r["pipeline"],
+                                                                    r["fit_constant"]),
+                       "fit_pipeline/fit_constant": timing.paired_ratio(r["fit_pipeline"],
+                                                                        r["fit_constant"])}
+                       for clock, r in rates.items()}}
             rows.append(row)
             if log:
                 log("    " + ", ".join(f"{k} {v['median']:.1f} img/s"

@@ -18,17 +18,19 @@ import subprocess
 import sys
 
 from kcnn.bench import timing
+from kcnn.bench.device import device_kind
 
 __all__ = ["import_times", "build_times"]
 
 _IMPORT_PROBE = """
 import json, time
-t0 = time.perf_counter()
+w0, c0 = time.perf_counter(), time.process_time()
 import tensorflow, keras
-t1 = time.perf_counter()
+w1, c1 = time.perf_counter(), time.process_time()
 import kcnn
-t2 = time.perf_counter()
-print(json.dumps({"tensorflow_keras": t1 - t0, "kcnn": t2 - t1}))
+w2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps({"tensorflow_keras": w1 - w0, "kcnn": w2 - w1,
+                  "tensorflow_keras_cpu": c1 - c0, "kcnn_cpu": c2 - c1}))
 """
 
 
@@ -36,8 +38,9 @@ def import_times(*, repeats=5, python=None):
     """Seconds to import TensorFlow + Keras and then kcnn, in ``repeats`` fresh processes.
 
     Returns:
-        ``{"tensorflow_keras": summary, "kcnn_extra": summary}`` of seconds (medians, min,
-        max; ``kcnn.bench.timing.summarize``) and the raw values.
+        Summaries (``kcnn.bench.timing.summarize``) of wall-clock seconds
+        (``tensorflow_keras_seconds``, ``kcnn_extra_seconds``) and CPU seconds (``*_cpu_*``),
+        and the raw values.
     """
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     runs = []
@@ -47,11 +50,12 @@ def import_times(*, repeats=5, python=None):
         if proc.returncode != 0:
             raise RuntimeError(f"import probe failed:\n{proc.stderr[-2000:]}")
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    base = [r["tensorflow_keras"] for r in runs]
-    extra = [r["kcnn"] for r in runs]
-    return {"tensorflow_keras_seconds": timing.summarize(base),
-            "kcnn_extra_seconds": timing.summarize(extra),
-            "raw": runs, "target_extra_seconds": 0.5}
+    return {"tensorflow_keras_seconds": timing.summarize([r["tensorflow_keras"] for r in runs]),
+            "kcnn_extra_seconds": timing.summarize([r["kcnn"] for r in runs]),
+            "tensorflow_keras_cpu_seconds": timing.summarize(
+                [r["tensorflow_keras_cpu"] for r in runs]),
+            "kcnn_extra_cpu_seconds": timing.summarize([r["kcnn_cpu"] for r in runs]),
+            "basis": timing.basis(device_kind()), "raw": runs, "target_extra_seconds": 0.5}
 
 
 def _keras_constructor(name):
@@ -67,8 +71,9 @@ def build_times(name="resnet152", *, repeats=5, warmup=1):
     (``weights=None``), interleaved.
 
     Returns:
-        ``{"model", "kcnn_seconds", "keras_seconds", "ratio"}``: summaries of seconds per
-        build and of the round-by-round ratio kcnn / keras (below 1: kcnn builds faster).
+        ``{"model", "basis", "kcnn_seconds", "keras_seconds", "kcnn_cpu_seconds",
+        "keras_cpu_seconds", "ratio"}``: summaries of seconds per build and, per clock, of
+        the round-by-round ratio kcnn / keras (below 1: kcnn builds faster).
     """
     import keras
 
@@ -85,8 +90,13 @@ def build_times(name="resnet152", *, repeats=5, warmup=1):
          "keras": lambda: constructor(weights=None) and None},
         repeats=repeats, warmup=warmup, before=cleanup)
     cleanup(None)
-    seconds = {k: [1.0 / r for r in v] for k, v in rates.items()}
-    return {"model": name, "kcnn_seconds": timing.summarize(seconds["kcnn"]),
+    seconds = {k: [1.0 / r for r in v] for k, v in rates["wall"].items()}
+    cpu_seconds = {k: [1.0 / r for r in v] for k, v in rates["cpu"].items()}
+    return {"model": name, "basis": timing.basis(device_kind()),
+            "kcnn_seconds": timing.summarize(seconds["kcnn"]),
             "keras_seconds": timing.summarize(seconds["keras"]),
+            "kcnn_cpu_seconds": timing.summarize(cpu_seconds["kcnn"]),
+            "keras_cpu_seconds": timing.summarize(cpu_seconds["keras"]),
             # keras rate / kcnn rate = kcnn seconds / keras seconds, round by round.
-            "ratio": timing.paired_ratio(rates["keras"], rates["kcnn"])}
+            "ratio": {clock: timing.paired_ratio(r["keras"], r["kcnn"])
+                      for clock, r in rates.items()}}

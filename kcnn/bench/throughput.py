@@ -17,6 +17,12 @@ with the multiply-adds of ``kcnn.summary`` (convolutions and dense layers), 2 FL
 multiply-add and training = 3 x forward (forward, gradient with respect to the inputs,
 gradient with respect to the weights); the matmul rate (``kcnn.bench.device.MatmulRate``,
 in the precision's compute dtype) is timed as one more contestant in the same rounds.
+
+Rates, ratios and MFU are recorded on both clocks of ``kcnn.bench.timing`` (wall time and
+process CPU time); ``basis`` names the one the report compares on (CPU time on a CPU, wall
+time on a GPU). Each row also counts the operations of the traced TensorFlow graphs of both
+models (``graph_ops``: the forward pass, or the forward and backward pass for training),
+a noise-free account of the work each does.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import gc
 
 from kcnn.bench import timing
-from kcnn.bench.device import MatmulRate, compute_dtype
+from kcnn.bench.device import MatmulRate, compute_dtype, device_kind
 
 __all__ = ["PEERS", "measure", "model_multiply_adds"]
 
@@ -86,6 +92,57 @@ def _infer_unit(model, x, steps):
     return run
 
 
+def graph_op_counts(model, mode, x, y):
+    """``collections.Counter`` of the operation types in the TensorFlow graph of the forward
+    pass (``mode="infer"``) or of the loss gradient (``mode="train"``) for a batch like
+    ``x``, ``y``."""
+    import collections
+
+    import keras
+    import tensorflow as tf
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+
+    @tf.function
+    def forward(images):
+        return model(images, training=False)
+
+    @tf.function
+    def gradient(images, labels):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, model(images, training=True))
+        return tape.gradient(loss, model.trainable_variables)
+
+    x_spec, y_spec = tf.TensorSpec.from_tensor(x), tf.TensorSpec.from_tensor(y)
+    fn = (gradient.get_concrete_function(x_spec, y_spec) if mode == "train"
+          else forward.get_concrete_function(x_spec))
+    return collections.Counter(op.type for op in fn.graph.get_operations())
+
+
+def _compare_graphs(counts):
+    """Totals per model and the operation types whose counts differ."""
+    types = sorted(set().union(*counts.values()))
+    return {"total": {k: sum(c.values()) for k, c in counts.items()},
+            "differences": {t: {k: c[t] for k, c in counts.items()} for t in types
+                            if len({c[t] for c in counts.values()}) > 1}}
+
+
+def _ratios(rates, macs):
+    """Round-by-round ratios between the contestants timed on one clock."""
+    out = {}
+    if "keras" in rates:
+        out["kcnn/keras"] = timing.paired_ratio(rates["kcnn"], rates["keras"])
+    if "kcnn_folded" in rates:
+        if "keras" in rates:
+            out["kcnn_folded/keras"] = timing.paired_ratio(rates["kcnn_folded"], rates["keras"])
+        out["kcnn_folded/kcnn"] = timing.paired_ratio(rates["kcnn_folded"], rates["kcnn"])
+    if "matmul" in rates and "keras" in rates:
+        # MFU ratio: the matmul rate of the round cancels.
+        out["mfu kcnn/keras"] = timing.paired_ratio(
+            [r * macs["kcnn"] for r in rates["kcnn"]], [r * macs["keras"] for r in rates["keras"]])
+    return out
+
+
 def measure(name, *, precision="float32", jit_compile=False, modes=("train", "infer"),
             batch_size=16, image_size=224, steps=2, repeats=5, warmup=1, builders=None,
             matmul=True, matmul_size=None, fold=True, log=print):
@@ -116,6 +173,7 @@ def measure(name, *, precision="float32", jit_compile=False, modes=("train", "in
 
     builders = builders or {"kcnn": lambda: _kcnn_model(name, image_size),
                             "keras": lambda: _keras_peer(name, image_size)}
+    basis = timing.basis(device_kind())
     previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(precision)
     rows = []
@@ -142,39 +200,36 @@ def measure(name, *, precision="float32", jit_compile=False, modes=("train", "in
             if log:
                 log(f"  {name} {precision} jit={jit_compile} {mode}: "
                     f"{', '.join(contestants)} x {repeats} rounds")
+            graphs = {key: graph_op_counts(m, mode, x, y) for key, m in models.items()}
+            if mode == "infer" and fold:
+                graphs["kcnn_folded"] = graph_op_counts(folded, mode, x, y)
             rates = timing.interleaved(contestants, repeats=repeats, warmup=warmup)
             row = {"model": name, "precision": precision, "jit_compile": bool(jit_compile),
                    "mode": mode, "batch_size": batch_size, "image_size": int(x.shape[1]),
-                   "steps": steps, "repeats": repeats,
+                   "steps": steps, "repeats": repeats, "basis": basis,
                    "multiply_adds": macs,
-                   "images_per_second": {k: timing.summarize(v) for k, v in rates.items()
-                                         if k != "matmul"},
-                   "ratios": {}}
-            if "keras" in rates:
-                row["ratios"]["kcnn/keras"] = timing.paired_ratio(rates["kcnn"], rates["keras"])
-            if "kcnn_folded" in rates:
-                if "keras" in rates:
-                    row["ratios"]["kcnn_folded/keras"] = timing.paired_ratio(
-                        rates["kcnn_folded"], rates["keras"])
-                row["ratios"]["kcnn_folded/kcnn"] = timing.paired_ratio(
-                    rates["kcnn_folded"], rates["kcnn"])
-            if "matmul" in rates:
-                row["matmul_flops_per_second"] = timing.summarize(rates["matmul"])
+                   "images_per_second": {k: timing.summarize(v)
+                                         for k, v in rates["wall"].items() if k != "matmul"},
+                   "images_per_cpu_second": {k: timing.summarize(v)
+                                             for k, v in rates["cpu"].items()
+                                             if k != "matmul"},
+                   "ratios": {clock: _ratios(r, macs) for clock, r in rates.items()},
+                   "graph_ops": _compare_graphs(graphs)}
+            if "matmul" in contestants:
                 row["matmul_dtype"] = compute_dtype(precision)
-                row["mfu"] = {}
-                for key in models:
-                    flops_per_image = 6 * macs[key]
-                    row["mfu"][key] = timing.summarize(
-                        [r * flops_per_image / m for r, m in zip(rates[key], rates["matmul"])])
-                if "keras" in models:
-                    row["ratios"]["mfu kcnn/keras"] = timing.paired_ratio(
-                        [r * macs["kcnn"] for r in rates["kcnn"]],
-                        [r * macs["keras"] for r in rates["keras"]])
+                row["matmul_size"] = contestants["matmul"].n
+                row["matmul_flops_per_second"] = timing.summarize(rates["wall"]["matmul"])
+                row["matmul_flops_per_cpu_second"] = timing.summarize(rates["cpu"]["matmul"])
+                row["mfu"] = {clock: {key: timing.summarize(
+                    [rate * 6 * macs[key] / mm for rate, mm in zip(r[key], r["matmul"])])
+                    for key in models} for clock, r in rates.items()}
             rows.append(row)
             if log:
-                log("    " + ", ".join(f"{k} {v['median']:.2f} img/s"
-                                       for k, v in row["images_per_second"].items())
-                    + "".join(f"; {k} {v['median']:.3f}" for k, v in row["ratios"].items()))
+                ips = row["images_per_second"]
+                log("    " + ", ".join(f"{k} {v['median']:.2f} img/s" for k, v in ips.items())
+                    + f"; {basis} time: " + ", ".join(
+                        f"{k} {v['median']:.3f} [{v['min']:.3f}-{v['max']:.3f}]"
+                        for k, v in row["ratios"][basis].items()))
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
         models = contestants = None
