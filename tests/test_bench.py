@@ -114,6 +114,20 @@ def test_throughput_under_mixed_precision_restores_the_policy():
     assert keras.mixed_precision.dtype_policy().name == "float32"
 
 
+def test_choices_compare_kcnn_settings_against_float32():
+    rows = throughput.measure_choices("tiny", precisions=("float32", "mixed_bfloat16"),
+                                      jit=(False,), modes=("infer",), batch_size=2,
+                                      image_size=32, repeats=2, warmup=0,
+                                      builder=_tiny_pair()["kcnn"], log=None)
+    row = rows[0]
+    assert row["reference"] == "float32"
+    assert set(row["images_per_second"]) == {"float32", "mixed_bfloat16"}
+    assert set(row["ratios"]["cpu"]) == {"mixed_bfloat16"}
+    text = report.choices_table(rows, "float32")
+    assert "| tiny | infer | float32 |" in text and "picks float32" in text
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+
+
 def test_report_table_and_targets():
     def stats(m, lo=None, hi=None):
         return {"median": m, "min": lo or m, "max": hi or m, "spread": 0.0, "n": 3}

@@ -11,6 +11,8 @@ Sections (``--sections``):
   in each precision, with and without ``jit_compile``; kcnn's folded inference model
   (``kcnn.inference.optimize_for_inference``); MFU of training
   (``kcnn.bench.throughput``);
+- ``choices``: kcnn's ResNet-50 in every precision and XLA setting side by side, the
+  measurements behind ``--precision auto`` and the ``jit_compile`` default;
 - ``import``: ``import kcnn`` after TensorFlow and Keras, in fresh processes;
 - ``build``: ``kcnn.build("resnet152")`` against ``keras.applications.ResNet152``;
 - ``pipeline``: the recipes' ``tf.data`` pipelines against their training steps
@@ -38,7 +40,7 @@ from kcnn.bench import timing  # noqa: F401  (public submodule)
 
 __all__ = ["cli_main", "run", "SECTIONS", "QUICK", "FULL"]
 
-SECTIONS = ("import", "build", "throughput", "pipeline", "go")
+SECTIONS = ("import", "build", "throughput", "choices", "pipeline", "go")
 
 FULL = {"models": ["resnet50", "resnet152", "vgg16"],
         "precisions": ["float32", "mixed_float16", "mixed_bfloat16"],
@@ -46,11 +48,12 @@ FULL = {"models": ["resnet50", "resnet152", "vgg16"],
         "image_size": 224, "steps": 1, "repeats": 7, "warmup": 1,
         "build_model": "resnet152", "build_repeats": 5, "import_repeats": 7,
         "pipeline_recipes": ["lenet5_digits", "alexnet_imagenet", "resnet_imagenet"],
-        "pipeline_batches": 4, "pipeline_repeats": 3}
+        "pipeline_batches": 4, "pipeline_repeats": 3,
+        "choices_models": ["resnet50"], "choices_jit": ["off", "on"]}
 QUICK = {**FULL, "models": ["resnet50"], "precisions": ["float32"], "jit": ["off"],
          "batch_size": 8, "repeats": 3, "build_repeats": 3, "import_repeats": 3,
          "pipeline_recipes": ["lenet5_digits", "resnet_imagenet"], "pipeline_batches": 2,
-         "pipeline_repeats": 2}
+         "pipeline_repeats": 2, "choices_jit": ["off"]}
 
 
 def build_parser():
@@ -76,6 +79,10 @@ def build_parser():
     p.add_argument("--pipeline-recipes", nargs="+")
     p.add_argument("--pipeline-batches", type=int, help="batches per generated epoch")
     p.add_argument("--pipeline-repeats", type=int)
+    p.add_argument("--choices-models", nargs="+",
+                   help="networks of the choices section (resnet50)")
+    p.add_argument("--choices-jit", nargs="+", choices=("off", "on"),
+                   help="jit_compile settings of the choices section")
     p.add_argument("--no-fold", action="store_true", help="skip the folded inference model")
     p.add_argument("--output", default="bench-results",
                    help="folder for results.json and results.md (bench-results)")
@@ -167,6 +174,21 @@ def run(settings, *, output=None, command="kcnn bench", log=print):
                                  "jit_compile": jit == "on", "error": _error(exc)}]
                     results["throughput"].extend(rows)
                     save()
+    if "choices" in sections:
+        from kcnn.bench import throughput
+
+        results["choices"] = []
+        for model in settings["choices_models"]:
+            log and log(f"precision and XLA choices {model}")
+            try:
+                results["choices"] += throughput.measure_choices(
+                    model, jit=tuple(j == "on" for j in settings["choices_jit"]),
+                    modes=tuple(settings["modes"]), batch_size=settings["batch_size"],
+                    image_size=settings["image_size"], steps=settings["steps"],
+                    repeats=settings["repeats"], warmup=settings["warmup"], log=log)
+            except Exception as exc:
+                results["choices"].append({"model": model, "error": _error(exc)})
+            save()
     if "pipeline" in sections:
         from kcnn.bench import pipeline
 

@@ -58,6 +58,31 @@ def throughput_table(rows):
     return "\n".join(lines)
 
 
+def choices_table(rows, precision_auto=None):
+    """kcnn's network in each precision and XLA setting, against float32 without XLA."""
+    lines = ["| network | mode | setting | img/s | rate / float32 [min-max] |",
+             "|---|---|---|---:|---:|"]
+    notes = []
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['model']} | error: {row['error'][:80]} | | | |")
+            continue
+        ratios = _on_basis(row, "ratios")
+        ips = row["images_per_second"]
+        for key in ips:
+            lines.append(f"| {row['model']} | {row['mode']} | {key} | {_rate(ips[key])} | "
+                         + ("1" if key == row["reference"] else _ratio(ratios[key])) + " |")
+        best = max(ips, key=lambda k: 1.0 if k == row["reference"]
+                   else ratios[k]["median"])
+        notes.append(f"{row['model']} {row['mode']}: fastest {best}")
+    text = "\n".join(lines)
+    if notes:
+        text += ("\n\n" + "; ".join(notes) + "."
+                 + (f" `--precision auto` picks {precision_auto} on this machine."
+                    if precision_auto else ""))
+    return text
+
+
 def pipeline_table(rows):
     lines = ["| recipe | model | batch | pipeline img/s | fit (one batch in memory) img/s | "
              "fit (pipeline) img/s | pipeline / step | fit pipeline / constant |",
@@ -72,6 +97,25 @@ def pipeline_table(rows):
             _rate(ips["fit_constant"], 1), _rate(ips["fit_pipeline"], 1),
             _ratio(ratios["pipeline/fit_constant"]),
             _ratio(ratios["fit_pipeline/fit_constant"])]) + " |")
+    return "\n".join(lines)
+
+
+GO_ROWS = (("kcnn_48_planes", "kcnn, 48 planes (replay + features)"),
+           ("kcnn_20_planes", "kcnn, 20 planes (no move features)"),
+           ("replay_only", "kcnn, replay only"),
+           ("plain_python_48_planes", "plain Python flood fill, 48 planes"))
+
+
+def go_table(g):
+    """The Go benchmark's rates (``benchmarks/bench_go.py``: CPU time, one core)."""
+    lines = [f"{g.get('source', '?')}: {g.get('games', '?')} games, "
+             f"{g.get('positions', '?')} positions, one core (CPU time)", "",
+             "| | positions/s |", "|---|---:|"]
+    for key, label in GO_ROWS:
+        if key in g:
+            lines.append(f"| {label} | {g[key]['median']:,.0f} |")
+    if "speedup_over_plain_python" in g:
+        lines += ["", f"Speed-up over plain Python: {g['speedup_over_plain_python']:.0f}x."]
     return "\n".join(lines)
 
 
@@ -106,6 +150,12 @@ def check_targets(results):
         r = _on_basis(build, "ratio")
         met = True if r["median"] <= 1 else (None if r["min"] <= 1 else False)
         checks.append((f"build {build['model']}: kcnn/keras seconds <= 1", _ratio(r), met))
+    go = results.get("go") or {}
+    if "positions_per_second_per_core" in go:
+        target = go.get("target_positions_per_second_per_core", 2000)
+        rate = go["positions_per_second_per_core"]
+        checks.append((f"Go features, 48 planes: >= {target:,} positions/s per core",
+                       f"{rate:,.0f}", rate >= target))
     return checks
 
 
@@ -129,6 +179,10 @@ def to_markdown(results):
                 "multiply-adds per image (kcnn.summary; 2 FLOPs per multiply-add, training = "
                 "3 x forward) / dense matmul FLOP/s timed in the same rounds in the compute "
                 f"dtype, both on {clock}; folded = kcnn.inference.optimize_for_inference.", ""]
+    if results.get("choices"):
+        out += ["### Precision and XLA (kcnn alone, every setting in the same rounds; ratios "
+                f"of {clock} rates)", "",
+                choices_table(results["choices"], m.get("precision_auto")), ""]
     if results.get("import") or results.get("build"):
         out += ["### Start-up", ""]
     if results.get("import"):
@@ -161,6 +215,8 @@ def to_markdown(results):
         out += ["### Go feature extraction", ""]
         if "error" in g:
             out += [f"error: {g['error']}", ""]
+        elif "positions_per_second_per_core" in g:
+            out += [go_table(g), ""]
         else:
             out += ["```json", _short_json(g), "```", ""]
     checks = check_targets(results)

@@ -32,7 +32,7 @@ import gc
 from kcnn.bench import timing
 from kcnn.bench.device import MatmulRate, compute_dtype, device_kind
 
-__all__ = ["PEERS", "measure", "model_multiply_adds"]
+__all__ = ["PEERS", "measure", "measure_choices", "model_multiply_adds", "graph_op_counts"]
 
 # kcnn registry name -> keras.applications constructor name.
 PEERS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152",
@@ -230,6 +230,72 @@ def measure(name, *, precision="float32", jit_compile=False, modes=("train", "in
                     + f"; {basis} time: " + ", ".join(
                         f"{k} {v['median']:.3f} [{v['min']:.3f}-{v['max']:.3f}]"
                         for k, v in row["ratios"][basis].items()))
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+        models = contestants = None
+        keras.backend.clear_session()
+        gc.collect()
+    return rows
+
+
+def measure_choices(name, *, precisions=("float32", "mixed_float16", "mixed_bfloat16"),
+                    jit=(False, True), modes=("train", "infer"), batch_size=16,
+                    image_size=224, steps=1, repeats=5, warmup=1, builder=None, log=print):
+    """kcnn's own network in every precision and ``jit_compile`` setting, side by side in the
+    same rounds: the measurements behind ``--precision auto`` and the ``jit_compile``
+    default.
+
+    Args:
+        name: kcnn registry name.
+        precisions, jit: the settings to compare (one model instance per pair).
+        modes, batch_size, image_size, steps, repeats, warmup: as ``measure``.
+        builder: ``fn() -> model`` (default ``kcnn.build(name)`` at ``image_size``), called
+            under each dtype policy.
+        log: progress printer (None for silence).
+
+    Returns:
+        One row per mode: rates per setting (``"float32"``, ``"mixed_bfloat16+xla"``, ...)
+        and their ratios to float32 without XLA, on both clocks.
+    """
+    import keras
+
+    builder = builder or (lambda: _kcnn_model(name, image_size))
+    basis = timing.basis(device_kind())
+    previous = keras.mixed_precision.dtype_policy()
+    rows = []
+    models = {}
+    try:
+        for precision in precisions:
+            keras.mixed_precision.set_dtype_policy(precision)
+            for j in jit:
+                models[precision + ("+xla" if j else "")] = (builder(), j)
+        keras.mixed_precision.set_dtype_policy(previous)
+        reference = next(iter(models))
+        x, y = _batch(batch_size, next(iter(models.values()))[0].input_shape[1], seed=0)
+        for mode in modes:
+            contestants = {}
+            for key, (m, j) in models.items():
+                _compile(m, j)
+                contestants[key] = (_train_unit(m, x, y, steps) if mode == "train"
+                                    else _infer_unit(m, x, steps))
+            if log:
+                log(f"  {name} {mode}: {', '.join(contestants)} x {repeats} rounds")
+            rates = timing.interleaved(contestants, repeats=repeats, warmup=warmup)
+            row = {"model": name, "mode": mode, "batch_size": batch_size,
+                   "image_size": int(x.shape[1]), "steps": steps, "repeats": repeats,
+                   "basis": basis, "reference": reference,
+                   "images_per_second": {k: timing.summarize(v)
+                                         for k, v in rates["wall"].items()},
+                   "images_per_cpu_second": {k: timing.summarize(v)
+                                             for k, v in rates["cpu"].items()},
+                   "ratios": {clock: {k: timing.paired_ratio(r[k], r[reference])
+                                      for k in r if k != reference}
+                              for clock, r in rates.items()}}
+            rows.append(row)
+            if log:
+                log("    " + f"{basis} time, against {reference}: " + ", ".join(
+                    f"{k} {v['median']:.3f} [{v['min']:.3f}-{v['max']:.3f}]"
+                    for k, v in row["ratios"][basis].items()))
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
         models = contestants = None
