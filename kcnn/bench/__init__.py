@@ -44,14 +44,14 @@ SECTIONS = ("import", "build", "throughput", "choices", "pipeline", "go")
 
 FULL = {"models": ["resnet50", "resnet152", "vgg16"],
         "precisions": ["float32", "mixed_float16", "mixed_bfloat16"],
-        "jit": ["off", "on"], "modes": ["train", "infer"], "batch_size": 16,
-        "image_size": 224, "steps": 1, "repeats": 7, "warmup": 1,
-        "build_model": "resnet152", "build_repeats": 5, "import_repeats": 7,
+        "jit": ["off", "on"], "modes": ["train", "infer"], "batch_size": 8,
+        "image_size": 224, "steps": 1, "repeats": 5, "warmup": 1,
+        "build_model": "resnet152", "build_repeats": 10, "import_repeats": 7,
         "pipeline_recipes": ["lenet5_digits", "alexnet_imagenet", "resnet_imagenet"],
         "pipeline_batches": 4, "pipeline_repeats": 3,
         "choices_models": ["resnet50"], "choices_jit": ["off", "on"]}
 QUICK = {**FULL, "models": ["resnet50"], "precisions": ["float32"], "jit": ["off"],
-         "batch_size": 8, "repeats": 3, "build_repeats": 3, "import_repeats": 3,
+         "repeats": 3, "build_repeats": 3, "import_repeats": 3,
          "pipeline_recipes": ["lenet5_digits", "resnet_imagenet"], "pipeline_batches": 2,
          "pipeline_repeats": 2, "choices_jit": ["off"]}
 
@@ -61,7 +61,7 @@ def build_parser():
         prog="kcnn bench", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="small run: ResNet-50, float32, no XLA, batch 8, 3 rounds")
+                   help="small run: ResNet-50, float32, no XLA, 3 rounds")
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     p.add_argument("--models", nargs="+", help="kcnn networks with a keras.applications peer")
     p.add_argument("--precisions", nargs="+",
