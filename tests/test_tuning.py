@@ -328,3 +328,74 @@ def test_hyperband_continuation_keeps_the_optimizer_state(tmp_path, monkeypatch)
     assert iterations == {1: 2 * steps}
     assert first[last.hyperparameters.values["tuner/trial_id"]].metrics.get_history(
         "kcnn_iterations")[0].mean() == steps
+
+
+class _StubOracle:
+    """The part of an oracle the trial callback talks to."""
+
+    def __init__(self, finished):
+        self.objective = keras_tuner.Objective("val_accuracy", "max")
+        self.reports = []
+        self._finished = []
+        for i, curve in enumerate(finished):
+            t = keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id=str(i),
+                                               status="COMPLETED")
+            for step, value in enumerate(curve):
+                t.metrics.update("val_accuracy", value, step=step)
+            self._finished.append(t)
+
+    def update_trial(self, trial_id, metrics, step=0):
+        self.reports.append((trial_id, step, metrics))
+
+    def get_best_trials(self, num_trials=1):
+        return self._finished[:num_trials]
+
+
+def _trial_callback(oracle, **kwargs):
+    import time
+    from types import SimpleNamespace
+
+    trial = keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id="new")
+    cb = tuners._TrialCallback(SimpleNamespace(oracle=oracle), trial,
+                               start=time.monotonic(), params=1234, **kwargs)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    cb.set_model(model)
+    return cb, model
+
+
+def test_trial_callback_reports_epochs_and_stops_bad_or_slow_trials():
+    finished = [[0.5, 0.7], [0.6, 0.8], [0.4, 0.9]]
+    # a trial below the median (0.5) of the finished trials after epoch 0 stops there
+    oracle = _StubOracle(finished)
+    cb, model = _trial_callback(oracle, median=(3, 1))
+    cb.on_epoch_end(0, {"val_accuracy": 0.3, "loss": 1.0})
+    assert model.stop_training and cb.stopped == "median rule"
+    (trial_id, step, metrics), = oracle.reports
+    assert (trial_id, step, metrics["val_accuracy"]) == ("new", 0, 0.3)
+    assert metrics["kcnn_params"] == 1234 and metrics["kcnn_rss_mb"] > 0
+    # one above the median goes on; so does one inside its grace epochs
+    cb, model = _trial_callback(_StubOracle(finished), median=(3, 1))
+    cb.on_epoch_end(0, {"val_accuracy": 0.55})
+    assert not model.stop_training
+    cb, model = _trial_callback(_StubOracle(finished), median=(3, 2))
+    cb.on_epoch_end(0, {"val_accuracy": 0.1})
+    assert not model.stop_training
+    # the wall-clock budget stops training after the batch that exceeds it
+    cb, model = _trial_callback(_StubOracle([]), seconds=0.0)
+    cb.on_train_batch_end(0)
+    assert model.stop_training and cb.stopped == "time budget"
+
+
+def test_command_line_lists_and_shows_spaces(capsys):
+    assert tuning.cli_main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("convnet", "resnet", "vgg", "googlenet", "alphago_policy"):
+        assert name in out
+    assert tuning.cli_main(["convnet", "--data", "digits", "--show-space",
+                            "--set", "num_stages=1:2", "--set", "filters=8,16"]) == 0
+    out = capsys.readouterr().out
+    assert "num_stages: int [1, 2]" in out and "filters: choice [8, 16]" in out
+    assert "kernel_size_2: choice [1, 3, 5, 7], default 3  if num_stages in [2]" in out
+    assert tuning.cli_main(["convnet", "--set", "kernal_size_1=3", "--show-space"]) == 2
+    assert "kernel_size_1" in capsys.readouterr().err

@@ -275,7 +275,7 @@ def _retrain(space, kt_tuner, best, data, output, *, retrain, epochs, default_ep
     import keras
 
     from kcnn.tuning.spaces import model_structure
-    from kcnn.tuning.tuners import _atomic_json, _jsonable
+    from kcnn.tuning.tuners import _atomic_json, _jsonable, release_traced_graphs
 
     trial = kt_tuner.oracle.trials[best["trial_id"]]
     hp = trial.hyperparameters.copy()
@@ -287,6 +287,7 @@ def _retrain(space, kt_tuner, best, data, output, *, retrain, epochs, default_ep
     space.epochs = epochs
     try:
         keras.backend.clear_session()
+        release_traced_graphs(kt_tuner._gradients_before)
         keras.utils.set_random_seed(seed)
         model = space.build(hp)
         space.fit(hp, model, data, epochs=epochs, verbose=verbose, seed=seed,

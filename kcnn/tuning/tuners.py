@@ -28,6 +28,12 @@ classes here work around what it gets wrong:
   (keras-tuner polls every 20 s), workers wait 1 s before asking again when the oracle is
   busy instead of spinning, and the oversized marker survives gRPC (which drops trial
   messages).
+- **Memory.** Every Keras train step traced under TensorFlow's default distribution
+  strategy calls ``all_reduce``, whose graph-mode ``tf.custom_gradient`` registers a gradient
+  function in TensorFlow's global registry; that function keeps the whole traced graph
+  alive after the model is gone, about 6-8 MB per trial of a small convnet. kcnn removes the
+  registrations made by finished trials before building the next model, which keeps the
+  memory of a long sweep flat (``benchmarks/tuning_memory.py``).
 - **Seed 0** means "random" to keras-tuner; kcnn passes ``seed + 1``.
 - A leftover ``print`` in keras-tuner's ``Parent.to_proto`` wrote the first value of every
   conditional scope to stdout at each gRPC call; kcnn replaces that method with a silent
@@ -120,6 +126,32 @@ def _patch_keras_tuner():
 
 
 _patch_keras_tuner()
+
+
+def _custom_gradient_names():
+    """Names in TensorFlow's gradient registry made by ``tf.custom_gradient``."""
+    try:
+        from tensorflow.python.framework import ops
+
+        return {k for k in ops._gradient_registry._registry if k.startswith("CustomGradient-")}
+    except (ImportError, AttributeError):  # another TensorFlow layout: nothing to release
+        return set()
+
+
+def release_traced_graphs(keep):
+    """Drops the custom-gradient registrations not in ``keep`` (see the module docstring).
+
+    Call it only when the models traced since ``keep`` was taken are gone.
+    """
+    try:
+        from tensorflow.python.framework import ops
+
+        registry = ops._gradient_registry._registry
+    except (ImportError, AttributeError):
+        return
+    for name in _custom_gradient_names() - set(keep):
+        registry.pop(name, None)
+    gc.collect()
 
 
 def _atomic_json(path, obj):
@@ -312,7 +344,8 @@ class _TrialCallback(keras.callbacks.Callback):
         self.epochs_run += 1
         value = metrics[objective.name]
         better = (lambda a, b: a > b) if objective.direction == "max" else (lambda a, b: a < b)
-        if self.best is None or (not math.isnan(value) and better(value, self.best)):
+        if self.best is None or math.isnan(self.best) or (
+                not math.isnan(value) and better(value, self.best)):
             self.best = value
         metrics.update({
             f"{PREFIX}params": float(self.n_params),
@@ -323,8 +356,7 @@ class _TrialCallback(keras.callbacks.Callback):
         })
         self.tuner.oracle.update_trial(self.trial.trial_id, metrics, step=int(epoch))
         if self.median is not None and self.stopped is None:
-            min_trials, grace = self.median
-            if epoch + 1 >= grace and self._median_says_stop(epoch, objective):
+            if epoch + 1 >= self.median[1] and self._median_says_stop(epoch, objective):
                 self.model.stop_training = True
                 self.stopped = "median rule"
 
@@ -370,13 +402,14 @@ class SweepTuner(keras_tuner.Tuner):
         self.median_min_trials = int(median_min_trials)
         self.median_grace_epochs = int(median_grace_epochs)
         self.seed = int(seed)
+        self._gradients_before = _custom_gradient_names()
         super().__init__(oracle, hypermodel, max_model_size=max_model_size, **kwargs)
 
     # --- trials ---
 
     def _try_build(self, hp):
         keras.backend.clear_session()
-        gc.collect()
+        release_traced_graphs(self._gradients_before)
         model = self._build_hypermodel(hp)
         if not isinstance(model, keras.Model):
             raise kt_errors.FatalTypeError(f"The space built {type(model)}, not a Model.")
