@@ -5,7 +5,8 @@ sizes and widths vary, so every trial builds and traces a new graph) and reads e
 resident memory from the ranked table (``rss_mb``, measured at the trial's last epoch).
 Reports the growth between the first and the last ten trials and the least-squares slope in
 MiB per trial; a flat sweep has a slope near zero once the first trials have warmed up
-TensorFlow's caches.
+TensorFlow's caches. TensorFlow's oneDNN kernels keep per-shape caches that grow while new
+layer shapes keep appearing; ``TF_ENABLE_ONEDNN_OPTS=0`` separates that growth from the rest.
 
     python benchmarks/tuning_memory.py --trials 30 --output benchmarks/results
 """
@@ -60,6 +61,7 @@ def main(argv=None):
         "growth_mb": round(float(np.mean(rss[-n:]) - np.mean(rss[:n])), 1),
         "slope_mb_per_trial": round(slope, 3),
         "slope_after_warmup_mb_per_trial": round(tail_slope, 3),
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
     }
     os.makedirs(args.output, exist_ok=True)

@@ -299,6 +299,17 @@ def test_oversized_models_are_skipped_without_stopping_the_sweep(tmp_path, monke
     assert os.listdir(tmp_path / "tb")  # TensorBoard still logged the trial
 
 
+def _train_graphs():
+    """Traced Keras train steps still alive in this process."""
+    import gc
+
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    gc.collect()
+    return sum(1 for g in gc.get_objects()
+               if isinstance(g, FuncGraph) and g.name == "one_step_on_data")
+
+
 def test_hyperband_continuation_keeps_the_optimizer_state(tmp_path, monkeypatch):
     # max_epochs=2, factor=2: the first bracket trains two models for one epoch, then
     # continues the better one for a second epoch. The sweep is cut after that trial.
@@ -313,6 +324,7 @@ def test_hyperband_continuation_keeps_the_optimizer_state(tmp_path, monkeypatch)
                       overrides=fixed, train_size=data.train_size, epochs=2)
     tuner = tuners.make_tuner(space, tuner="hyperband", epochs=2, factor=2,
                               directory=str(tmp_path), project_name="hb")
+    graphs_before = _train_graphs()
     tuner.search(data, verbose=0)
     trials = [tuner.oracle.trials[i] for i in tuner.oracle.start_order]
     assert [t.hyperparameters.values["tuner/epochs"] for t in trials] == [1, 1, 2]
@@ -328,6 +340,12 @@ def test_hyperband_continuation_keeps_the_optimizer_state(tmp_path, monkeypatch)
     assert iterations == {1: 2 * steps}
     assert first[last.hyperparameters.values["tuner/trial_id"]].metrics.get_history(
         "kcnn_iterations")[0].mean() == steps
+
+    # Building the next model releases every graph traced by the finished trials (their
+    # gradient registrations kept them alive: the memory of a long sweep grew each trial).
+    tuner._try_build(trials[0].hyperparameters)
+    assert not tuners._custom_gradient_names() - tuner._gradients_before
+    assert _train_graphs() <= graphs_before
 
 
 class _StubOracle:
