@@ -26,9 +26,10 @@ __all__ = ["search", "SweepResult", "SETTINGS_FILE"]
 
 SETTINGS_FILE = "sweep.json"
 PROJECT = "trials"
+RESULTS = ("results.csv", "results.json", "scores.png", "best_model.keras", "best.json")
 # Settings that define a sweep; resuming with others would mix incomparable trials.
 IDENTITY = ("space", "variant", "data", "image_size", "validation_fraction", "limit",
-            "tuner", "objective", "overrides", "seed", "factor")
+            "tuner", "objective", "overrides", "seed", "factor", "epochs")
 
 
 @dataclasses.dataclass
@@ -119,6 +120,10 @@ def _check_settings(output, settings, overwrite, role):
             raise ValueError(f"{output!r} holds a sweep with other settings ({diff}). "
                              "Use another output folder, or overwrite=True (--overwrite) to "
                              "start afresh.")
+    if overwrite:
+        for name in RESULTS:
+            if os.path.exists(os.path.join(output, name)):
+                os.remove(os.path.join(output, name))
     os.makedirs(output, exist_ok=True)
     with open(path + ".tmp", "w") as f:
         json.dump(settings, f, indent=1)
@@ -281,6 +286,15 @@ def _retrain(space, kt_tuner, best, data, output, *, retrain, epochs, default_ep
     hp = trial.hyperparameters.copy()
     epochs = epochs or int(hp.values.get("tuner/epochs", default_epochs))
     with_val = retrain == "train+val"
+    path = os.path.join(output, "best_model.keras")
+    info_path = os.path.join(output, "best.json")
+    if os.path.exists(path) and os.path.exists(info_path):
+        # A finished sweep run again: the same best model is not trained twice.
+        with open(info_path) as f:
+            info = json.load(f)
+        if (info.get("trial_id"), info.get("retrained_on"), info.get("epochs")) == \
+                (best["trial_id"], retrain, epochs):
+            return path, info.get("metrics", {})
     train_size = space.train_size
     space.train_size = data.size("train+val") if with_val else data.train_size
     saved_epochs = space.epochs
@@ -305,9 +319,8 @@ def _retrain(space, kt_tuner, best, data, output, *, retrain, epochs, default_ep
         result = model.evaluate(data.batches(split, bs, transform=transform), verbose=0,
                                 return_dict=True)
         metrics.update({f"{split}_{k}": float(v) for k, v in result.items()})
-    path = os.path.join(output, "best_model.keras")
     model.save(path)
-    _atomic_json(os.path.join(output, "best.json"), _jsonable({
+    _atomic_json(info_path, _jsonable({
         "trial_id": best["trial_id"], "score": best["score"], "objective": best["objective"],
         "hyperparameters": best["hyperparameters"],
         "builder": f"{type(space).__module__}.{type(space).__name__}.build_model",

@@ -241,7 +241,10 @@ class BayesianOracle(_OracleFixes, BayesianOptimizationOracle):
     """keras-tuner's Bayesian optimization oracle with kcnn's fixes."""
 
     def populate_space(self, trial_id):
-        response = super().populate_space(trial_id)
+        with warnings.catch_warnings():
+            # The Gaussian process often ends a length scale at its bound on a few points.
+            warnings.filterwarnings("ignore", message=".*length_scale is close to the")
+            response = super().populate_space(trial_id)
         if response.get("status") == "RUNNING" and response.get("values") is not None:
             hps = self.hyperparameters.copy()
             hps.values = dict(response["values"])
