@@ -50,10 +50,16 @@ class SearchSpace(keras_tuner.HyperModel):
     description = ""
     training = optim.TrainingDefaults()
     main = ()  # hyperparameters plotted against the score
+    min_size = 1  # smallest input side every point of the space accepts
 
     def __init__(self, *, input_shape, num_classes, overrides=None, train_size=None,
                  epochs=None):
         super().__init__(name=self.name, tunable=True)
+        from kcnn._checks import check_input_shape, check_int
+
+        check_input_shape(tuple(input_shape), min_size=self.min_size,
+                          model=f"the {self.name} search space (--image-size)")
+        check_int("num_classes", num_classes, minimum=1)
         self.input_shape = tuple(int(d) for d in input_shape)
         self.num_classes = int(num_classes)
         self.overrides = dict(overrides or {})
@@ -256,6 +262,8 @@ class ResNetSpace(SearchSpace):
             raise ValueError(f"`variant` must be one of {', '.join(VARIANTS)}. "
                              f"Received: variant={variant!r}")
         self.variant = variant
+        # total stride: 4 (stem) * 2 ** 3 (ImageNet), 2 ** 2 (CIFAR)
+        self.min_size = 32 if VARIANTS[variant][3] == "imagenet" else 4
         super().__init__(**kwargs)
 
     def declare_model(self, d):
@@ -299,6 +307,7 @@ class VGGSpace(SearchSpace):
                                       batch_sizes=(64, 128, 256),
                                       reference="Simonyan & Zisserman 2015, section 3.1")
     main = ("depth", "width", "fc_units", "learning_rate")
+    min_size = 32  # five 2x2 poolings
 
     def declare_model(self, d):
         depth = d.choice("depth", [11, 13, 16, 19], default=16)
@@ -334,6 +343,7 @@ class GoogLeNetSpace(SearchSpace):
                                       batch_sizes=(64, 128, 256),
                                       reference="Szegedy et al. 2015, section 6")
     main = ("width_multiplier", "dropout", "learning_rate")
+    min_size = 32  # total stride 32
 
     def declare_model(self, d):
         scale = d.choice("width_multiplier", [0.125, 0.25, 0.5, 0.75, 1.0], default=1.0)
