@@ -2,9 +2,10 @@
 
 At inference a batch normalization after a convolution is a fixed affine map per channel,
 ``y = gamma * (x - mean) / sqrt(var + eps) + beta``, so it can be folded into the
-convolution (Ioffe and Szegedy, "Batch Normalization", ICML 2015, section 3.2: "the
-normalization ... is a linear transform applied to each activation"; Jacob et al. 2018,
-arXiv:1712.05877, section 3.2, fold it for integer inference): with
+convolution (Ioffe and Szegedy, "Batch Normalization", ICML 2015, section 3.1: "Since the
+means and variances are fixed during inference, the normalization is simply a linear
+transform applied to each activation"; Jacob et al. 2018, arXiv:1712.05877, fold it the same
+way for integer inference): with
 ``s = gamma / sqrt(var + eps)`` per output channel,
 
     kernel' = kernel * s        bias' = (bias - mean) * s + beta
@@ -84,10 +85,10 @@ def fold_batch_norm(layer, batch_norm, *, name=None):
     """A copy of ``layer`` (a convolution or dense layer with a linear activation) that
     computes ``batch_norm(layer(x), training=False)``.
 
-    The new layer has the same configuration and dtype policy, with ``use_bias=True``; it
-    is not built yet (``fold_batch_norm`` returns it with the folded weights in
-    ``new_layer.folded_weights``, which ``optimize_for_inference`` assigns after the first
-    call). Folding is done in float64.
+    The new layer has the same configuration and dtype policy, with ``use_bias=True``. It is
+    returned unbuilt, with its weights beside it: assign them with ``set_weights`` once the
+    layer is built (``optimize_for_inference`` does after calling it). Folding is done in
+    float64.
 
     Args:
         layer: a built ``Conv1D``, ``Conv2D``, ``Conv3D``, ``DepthwiseConv2D`` or ``Dense``
