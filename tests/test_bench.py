@@ -238,3 +238,22 @@ def test_kcnn_bench_command_is_wired(capsys):
     with pytest.raises(SystemExit):
         cli.main(["bench", "--help"])
     assert "--quick" in capsys.readouterr().out
+
+
+def test_resume_keeps_measured_groups_and_skips_the_one_that_ended_the_process(tmp_path):
+    from kcnn import bench
+
+    settings = {**bench.QUICK, "sections": ["throughput"], "quick": True, "fold": True,
+                "jit": ["off", "on"]}
+    measured = {"model": "resnet50", "precision": "float32", "jit_compile": False,
+                "mode": "train", "images_per_second": {}, "ratios": {}}
+    previous = {"command": "kcnn bench --quick", "settings": settings,
+                "throughput": [measured],
+                "in_progress": "throughput resnet50 float32 jit=on"}
+    results = bench.run(settings, output=str(tmp_path), previous=previous, log=None)
+    assert results["throughput"][0] == measured
+    assert "process ended while measuring" in results["throughput"][1]["error"]
+    assert results["command"] == "kcnn bench --quick" and len(results["resumed"]) == 1
+    assert "in_progress" not in json.loads((tmp_path / "results.json").read_text())
+    with pytest.raises(ValueError, match="--resume"):
+        bench.run({**settings, "batch_size": 99}, previous=previous, log=None)

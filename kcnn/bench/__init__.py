@@ -86,6 +86,8 @@ def build_parser():
     p.add_argument("--no-fold", action="store_true", help="skip the folded inference model")
     p.add_argument("--output", default="bench-results",
                    help="folder for results.json and results.md (bench-results)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --output with the same options")
     return p
 
 
@@ -117,13 +119,54 @@ def _error(exc):
     return f"{type(exc).__name__}: {exc}"
 
 
-def run(settings, *, output=None, command="kcnn bench", log=print):
+def _same_settings(a, b):
+    ignore = ("sections",)
+    return ({k: v for k, v in a.items() if k not in ignore}
+            == {k: v for k, v in b.items() if k not in ignore})
+
+
+def run(settings, *, output=None, command="kcnn bench", previous=None, log=print):
     """Runs the sections in ``settings`` (``FULL`` or ``QUICK`` plus ``sections``,
-    ``quick``, ``fold``); returns the results dict (also written to ``output``)."""
+    ``quick``, ``fold``); returns the results dict (also written to ``output``).
+
+    ``previous``: the results of an interrupted run with the same settings; what it measured
+    is kept, and a measurement it was in the middle of when its process ended is recorded as
+    an error instead of being tried again.
+    """
     from kcnn.bench import device, report
 
-    results = {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    if previous is not None and not _same_settings(previous.get("settings", {}), settings):
+        raise ValueError("`--resume` needs the settings of the interrupted run. Received: "
+                         f"settings differing from {previous.get('settings')!r}")
+    previous = previous or {}
+    results = {"command": previous.get("command", command),
+               "date": previous.get("date",
+                                    datetime.datetime.now().isoformat(timespec="seconds")),
                "machine": device.machine(), "settings": settings}
+    if previous:
+        results["resumed"] = previous.get("resumed", []) + [
+            datetime.datetime.now().isoformat(timespec="seconds")]
+    interrupted = previous.get("in_progress")
+
+    def done(section, match=None):
+        """The previous run's result for ``section`` (rows matching ``match``), if any."""
+        value = previous.get(section)
+        if value is None:
+            return None
+        if match is None:
+            return None if isinstance(value, dict) and "error" in value else value
+        rows = [r for r in value if all(r.get(k) == v for k, v in match.items())]
+        return rows or None
+
+    def begin(key):
+        """Marks ``key`` as being measured; returns an error row if it was what the
+        previous run was measuring when its process ended."""
+        results["in_progress"] = key
+        save()
+        if interrupted == key:
+            log and log(f"  skipped: the previous run's process ended while measuring {key}")
+            return f"process ended while measuring {key} (in the previous run)"
+        return None
 
     def save():
         if output:
@@ -139,20 +182,27 @@ def run(settings, *, output=None, command="kcnn bench", log=print):
         from kcnn.bench import startup
 
         log and log("import times (fresh processes)")
-        try:
-            results["import"] = startup.import_times(repeats=settings["import_repeats"])
-        except Exception as exc:  # keep the other sections' results
-            results["import"] = {"error": _error(exc)}
+        results["import"] = done("import")
+        if results["import"] is None:
+            try:
+                results["import"] = startup.import_times(repeats=settings["import_repeats"])
+            except Exception as exc:  # keep the other sections' results
+                results["import"] = {"error": _error(exc)}
         save()
     if "build" in sections:
         from kcnn.bench import startup
 
         log and log(f"build times ({settings['build_model']})")
-        try:
-            results["build"] = startup.build_times(settings["build_model"],
-                                                   repeats=settings["build_repeats"])
-        except Exception as exc:
-            results["build"] = {"error": _error(exc)}
+        results["build"] = done("build")
+        if results["build"] is None:
+            failed = begin("build")
+            try:
+                if failed:
+                    raise RuntimeError(failed)
+                results["build"] = startup.build_times(settings["build_model"],
+                                                       repeats=settings["build_repeats"])
+            except Exception as exc:
+                results["build"] = {"error": _error(exc)}
         save()
     if "throughput" in sections:
         from kcnn.bench import throughput
@@ -162,7 +212,16 @@ def run(settings, *, output=None, command="kcnn bench", log=print):
             for precision in settings["precisions"]:
                 for jit in settings["jit"]:
                     log and log(f"throughput {model} {precision} jit={jit}")
+                    group = {"model": model, "precision": precision,
+                             "jit_compile": jit == "on"}
+                    rows = done("throughput", group)
+                    if rows:
+                        results["throughput"].extend(rows)
+                        continue
+                    failed = begin(f"throughput {model} {precision} jit={jit}")
                     try:
+                        if failed:
+                            raise RuntimeError(failed)
                         rows = throughput.measure(
                             model, precision=precision, jit_compile=jit == "on",
                             modes=tuple(settings["modes"]), batch_size=settings["batch_size"],
@@ -180,7 +239,14 @@ def run(settings, *, output=None, command="kcnn bench", log=print):
         results["choices"] = []
         for model in settings["choices_models"]:
             log and log(f"precision and XLA choices {model}")
+            rows = done("choices", {"model": model})
+            if rows:
+                results["choices"] += rows
+                continue
+            failed = begin(f"choices {model}")
             try:
+                if failed:
+                    raise RuntimeError(failed)
                 results["choices"] += throughput.measure_choices(
                     model, jit=tuple(j == "on" for j in settings["choices_jit"]),
                     modes=tuple(settings["modes"]), batch_size=settings["batch_size"],
@@ -195,7 +261,14 @@ def run(settings, *, output=None, command="kcnn bench", log=print):
         log and log("input pipelines")
         results["pipeline"] = []
         for name in settings["pipeline_recipes"]:
+            rows = done("pipeline", {"recipe": name})
+            if rows:
+                results["pipeline"] += rows
+                continue
+            failed = begin(f"pipeline {name}")
             try:
+                if failed:
+                    raise RuntimeError(failed)
                 results["pipeline"] += pipeline.measure(
                     [name], batch_size=settings["batch_size"],
                     batches=settings["pipeline_batches"],
@@ -207,12 +280,15 @@ def run(settings, *, output=None, command="kcnn bench", log=print):
         from kcnn.bench import go
 
         log and log("go feature extraction")
-        try:
-            results["go"] = go.measure(quick=settings["quick"], log=log)
-        except Exception as exc:
-            results["go"] = {"error": _error(exc)}
+        results["go"] = done("go")
+        if results["go"] is None:
+            try:
+                results["go"] = go.measure(quick=settings["quick"], log=log)
+            except Exception as exc:
+                results["go"] = {"error": _error(exc)}
         save()
-    results["seconds"] = time.perf_counter() - start
+    results.pop("in_progress", None)
+    results["seconds"] = previous.get("seconds", 0.0) + time.perf_counter() - start
     save()
     return results
 
@@ -227,9 +303,18 @@ def cli_main(argv=None):
     except (ValueError, TypeError) as exc:
         print(f"kcnn bench: {exc}", file=sys.stderr)
         return 2
-    command = " ".join(["kcnn bench", *map(shlex.quote, argv)])
-    results = run(settings, output=args.output, command=command,
-                  log=lambda msg: print(msg, flush=True))
+    command = " ".join(["kcnn bench", *map(shlex.quote, [a for a in argv if a != "--resume"])])
+    previous = None
+    path = os.path.join(args.output, "results.json")
+    if args.resume and os.path.isfile(path):
+        with open(path) as f:
+            previous = json.load(f)
+    try:
+        results = run(settings, output=args.output, command=command, previous=previous,
+                      log=lambda msg: print(msg, flush=True))
+    except ValueError as exc:
+        print(f"kcnn bench: {exc}", file=sys.stderr)
+        return 2
     from kcnn.bench import report
 
     print()
