@@ -257,3 +257,10 @@ def test_resume_keeps_measured_groups_and_skips_the_one_that_ended_the_process(t
     assert "in_progress" not in json.loads((tmp_path / "results.json").read_text())
     with pytest.raises(ValueError, match="--resume"):
         bench.run({**settings, "batch_size": 99}, previous=previous, log=None)
+
+
+def test_isolated_measurement_failure_is_reported_not_raised_through():
+    from kcnn import bench
+
+    with pytest.raises(RuntimeError, match="exited with 1.*no_such_function"):
+        bench._isolated("no_such_function", {})

@@ -86,6 +86,9 @@ def build_parser():
     p.add_argument("--no-fold", action="store_true", help="skip the folded inference model")
     p.add_argument("--output", default="bench-results",
                    help="folder for results.json and results.md (bench-results)")
+    p.add_argument("--in-process", action="store_true",
+                   help="measure every network in this process instead of one fresh process "
+                        "per network, precision and XLA setting")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --output with the same options")
     return p
@@ -112,6 +115,7 @@ def _settings(args):
     base["sections"] = list(args.sections)
     base["quick"] = bool(args.quick)
     base["fold"] = not args.no_fold
+    base["isolate"] = not args.in_process
     return base
 
 
@@ -119,8 +123,40 @@ def _error(exc):
     return f"{type(exc).__name__}: {exc}"
 
 
+_WORKER = """
+import json, sys
+from kcnn.bench import throughput
+rows = getattr(throughput, sys.argv[1])(**json.loads(sys.argv[2]),
+                                         log=lambda message: print(message, flush=True))
+with open(sys.argv[3], "w") as f:
+    json.dump(rows, f)
+"""
+
+
+def _isolated(function, kwargs):
+    """``kcnn.bench.throughput.<function>(**kwargs)`` in a fresh Python process: the memory
+    of its models and XLA executables is returned when it ends, and a crash (out of memory)
+    ends only that measurement. Its progress lines go to this process's output."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "rows.json")
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        proc = subprocess.run([sys.executable, "-c", _WORKER, function, json.dumps(kwargs),
+                               path], env=env, stdout=None, stderr=subprocess.PIPE,
+                              text=True)
+        if proc.returncode != 0 or not os.path.isfile(path):
+            tail = proc.stderr.strip().splitlines()[-3:]
+            raise RuntimeError(f"measurement process exited with {proc.returncode}"
+                               + (f": {' | '.join(tail)}" if tail else ""))
+        with open(path) as f:
+            return json.load(f)
+
+
 def _same_settings(a, b):
-    ignore = ("sections",)
+    ignore = ("sections", "isolate")
     return ({k: v for k, v in a.items() if k not in ignore}
             == {k: v for k, v in b.items() if k not in ignore})
 
@@ -222,12 +258,14 @@ def run(settings, *, output=None, command="kcnn bench", previous=None, log=print
                     try:
                         if failed:
                             raise RuntimeError(failed)
-                        rows = throughput.measure(
-                            model, precision=precision, jit_compile=jit == "on",
-                            modes=tuple(settings["modes"]), batch_size=settings["batch_size"],
+                        kwargs = dict(
+                            name=model, precision=precision, jit_compile=jit == "on",
+                            modes=list(settings["modes"]), batch_size=settings["batch_size"],
                             image_size=settings["image_size"], steps=settings["steps"],
                             repeats=settings["repeats"], warmup=settings["warmup"],
-                            fold=settings["fold"], log=log)
+                            fold=settings["fold"])
+                        rows = (_isolated("measure", kwargs) if settings["isolate"]
+                                else throughput.measure(**kwargs, log=log))
                     except Exception as exc:
                         rows = [{"model": model, "precision": precision,
                                  "jit_compile": jit == "on", "error": _error(exc)}]
@@ -247,11 +285,13 @@ def run(settings, *, output=None, command="kcnn bench", previous=None, log=print
             try:
                 if failed:
                     raise RuntimeError(failed)
-                results["choices"] += throughput.measure_choices(
-                    model, jit=tuple(j == "on" for j in settings["choices_jit"]),
-                    modes=tuple(settings["modes"]), batch_size=settings["batch_size"],
-                    image_size=settings["image_size"], steps=settings["steps"],
-                    repeats=settings["repeats"], warmup=settings["warmup"], log=log)
+                kwargs = dict(name=model, jit=[j == "on" for j in settings["choices_jit"]],
+                              modes=list(settings["modes"]), batch_size=settings["batch_size"],
+                              image_size=settings["image_size"], steps=settings["steps"],
+                              repeats=settings["repeats"], warmup=settings["warmup"])
+                results["choices"] += (_isolated("measure_choices", kwargs)
+                                       if settings["isolate"]
+                                       else throughput.measure_choices(**kwargs, log=log))
             except Exception as exc:
                 results["choices"].append({"model": model, "error": _error(exc)})
             save()
