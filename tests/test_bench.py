@@ -158,7 +158,7 @@ def test_report_table_and_targets():
     }
     text = report.to_markdown(results)
     assert "Test CPU, 2 cores" in text and "kcnn bench --quick" in text
-    assert "| resnet50 | float32 | off | train | 10.00 | 9.00 | 1.110 [1.00-1.20] |" in text
+    assert "| resnet50 | float32 | off | train | 10.00 | 9.00 | 1.110 [1.000-1.200] |" in text
     assert "60%" in text and "54%" in text and "error: ResourceExhaustedError" in text
     met = {target.split(":")[0]: ok for target, _, ok in report.check_targets(results)}
     assert met["resnet50 float32 XLA off train"] is True

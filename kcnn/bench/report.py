@@ -20,7 +20,7 @@ PAR = 0.98  # "within 2%"
 def _ratio(r):
     if not r:
         return "-"
-    return f"{r['median']:.3f} [{r['min']:.2f}-{r['max']:.2f}]"
+    return f"{r['median']:.3f} [{r['min']:.3f}-{r['max']:.3f}]"
 
 
 def _rate(s, digits=2):
