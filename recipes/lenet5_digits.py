@@ -19,16 +19,13 @@ seeds 0-2) in well under a minute on a 2-core CPU. The run folder ``runs/lenet5_
 
 import sys
 
-import keras
-
 import kcnn
 from kcnn import training
-from kcnn.data import pipelines, synthetic
+from kcnn.training import digits
+from kcnn.data import synthetic
 
 
 def data(cfg):
-    from kcnn.preprocessing import preprocess_input
-
     size = cfg.image_size
     if cfg.smoke:
         x, y = synthetic.images(64, (size, size, 1), 10, seed=cfg.seed)
@@ -39,36 +36,7 @@ def data(cfg):
             image_size=size, test_fraction=cfg.test_fraction, seed=cfg.split_seed)
         description = (f"sklearn digits at {size}x{size}, {len(x_train)} train / "
                        f"{len(x_test)} test (stratified, seed {cfg.split_seed})")
-
-    def preprocess(images):
-        return preprocess_input(images, "lenet")
-
-    augment = None
-    if cfg.max_shift or cfg.max_rotation:
-        augment = pipelines.shift_rotate(max_shift=cfg.max_shift,
-                                         max_rotation=cfg.max_rotation)
-    train = pipelines.from_arrays(x_train, y_train, batch_size=cfg.batch_size, shuffle=True,
-                                  augment=augment, preprocess=preprocess, seed=cfg.seed)
-    test = pipelines.from_arrays(x_test, y_test, batch_size=256, preprocess=preprocess)
-    return training.Data(train=train, test=test, num_classes=10, input_shape=(size, size, 1),
-                         train_size=len(x_train), test_size=len(x_test),
-                         description=description)
-
-
-def model(cfg, data):
-    kwargs = {"input_shape": data.input_shape, "num_classes": data.num_classes}
-    if cfg.model == "lenet5_modern":
-        kwargs["dropout"] = cfg.dropout
-    return kcnn.build(cfg.model, **kwargs)
-
-
-def compile(cfg, data):
-    steps = cfg.steps_per_epoch or -(-data.train_size // cfg.batch_size)
-    lr = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=cfg.epochs * steps,
-                                                alpha=0.01)
-    return {"optimizer": keras.optimizers.Adam(lr),
-            "loss": keras.losses.SparseCategoricalCrossentropy(),
-            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+    return digits.digit_data(cfg, x_train, y_train, x_test, y_test, description=description)
 
 
 RECIPE = training.Recipe(
@@ -95,7 +63,7 @@ RECIPE = training.Recipe(
           "test_fraction": "held-out share of each class",
           "split_seed": "seed of the stratified split"},
     choices={"model": ("lenet5_modern", "lenet5")},
-    data=data, model=model, compile=compile,
+    data=data, model=digits.lenet_model, compile=digits.adam_cosine_compile,
     smoke={"epochs": 1, "steps_per_epoch": 2, "batch_size": 8},
 )
 

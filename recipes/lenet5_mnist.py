@@ -12,17 +12,14 @@ the modern form (``lenet5_modern``) with Adam and cosine decay by default. MNIST
 
 import sys
 
-import keras
 import numpy as np
 
-import kcnn
 from kcnn import training
-from kcnn.data import pipelines, sources, synthetic
+from kcnn.training import digits
+from kcnn.data import sources, synthetic
 
 
 def data(cfg):
-    from kcnn.preprocessing import preprocess_input
-
     if cfg.smoke:
         x, y = synthetic.images(48, (28, 28, 1), 10, seed=cfg.seed, scale=255.0)
         (x_train, y_train), (x_test, y_test) = (x[:32], y[:32]), (x[32:], y[32:])
@@ -34,37 +31,8 @@ def data(cfg):
     widths = ((0, 0), (pad, cfg.image_size - 28 - pad), (pad, cfg.image_size - 28 - pad), (0, 0))
     x_train = np.pad(x_train / 255.0, widths).astype("float32")
     x_test = np.pad(x_test / 255.0, widths).astype("float32")
-
-    def preprocess(images):
-        return preprocess_input(images, "lenet")
-
-    augment = None
-    if cfg.max_shift or cfg.max_rotation:
-        augment = pipelines.shift_rotate(max_shift=cfg.max_shift,
-                                         max_rotation=cfg.max_rotation)
-    train = pipelines.from_arrays(x_train, y_train, batch_size=cfg.batch_size, shuffle=True,
-                                  augment=augment, preprocess=preprocess, seed=cfg.seed)
-    test = pipelines.from_arrays(x_test, y_test, batch_size=1000, preprocess=preprocess)
-    return training.Data(train=train, test=test, num_classes=10,
-                         input_shape=(cfg.image_size, cfg.image_size, 1),
-                         train_size=len(x_train), test_size=len(x_test),
-                         description=description)
-
-
-def model(cfg, data):
-    kwargs = {"input_shape": data.input_shape, "num_classes": data.num_classes}
-    if cfg.model == "lenet5_modern":
-        kwargs["dropout"] = cfg.dropout
-    return kcnn.build(cfg.model, **kwargs)
-
-
-def compile(cfg, data):
-    steps = cfg.steps_per_epoch or -(-data.train_size // cfg.batch_size)
-    lr = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=cfg.epochs * steps,
-                                                alpha=0.01)
-    return {"optimizer": keras.optimizers.Adam(lr),
-            "loss": keras.losses.SparseCategoricalCrossentropy(),
-            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+    return digits.digit_data(cfg, x_train, y_train, x_test, y_test, description=description,
+                             test_batch_size=1000)
 
 
 RECIPE = training.Recipe(
@@ -79,7 +47,7 @@ RECIPE = training.Recipe(
           "max_rotation": "largest random rotation in degrees",
           "image_size": "side of the padded input (32 in the paper)"},
     choices={"model": ("lenet5_modern", "lenet5")},
-    data=data, model=model, compile=compile,
+    data=data, model=digits.lenet_model, compile=digits.adam_cosine_compile,
     smoke={"epochs": 1, "steps_per_epoch": 2, "batch_size": 8},
 )
 
