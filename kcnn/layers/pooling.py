@@ -84,13 +84,20 @@ class L2Pooling2D(_Pooling2D):
     """
 
     def call(self, inputs):
-        x = ops.cast(inputs, "float32")
-        channels = inputs.shape[-1]
-        # Summing over each window of each channel separately: a depthwise convolution
-        # with a kernel of ones (zero padding, as the definition of "same" wants).
-        ones = ops.ones(self.pool_size + (channels, 1), dtype="float32")
-        sums = ops.depthwise_conv(ops.square(x), ones, strides=self.strides,
-                                  padding=self.padding)
+        squares = ops.square(ops.cast(inputs, "float32"))
+        # Window sums as window means times the number of input values in the window
+        # (average pooling takes any pair of strides; TensorFlow's depthwise convolution
+        # only equal ones). With "same", the mean covers only the values inside the input,
+        # so the padding adds nothing, as zeros would.
+        means = ops.average_pool(squares, self.pool_size, strides=self.strides,
+                                 padding=self.padding)
+        if self.padding == "valid":
+            counts = float(self.pool_size[0] * self.pool_size[1])
+        else:
+            counts = ops.conv(ops.ones_like(squares[:1, :, :, :1]),
+                              ops.ones(self.pool_size + (1, 1), dtype="float32"),
+                              strides=self.strides, padding="same")
+        sums = means * counts
         positive = ops.greater(sums, 0.0)
         norms = ops.where(positive, ops.sqrt(ops.where(positive, sums, 1.0)), 0.0)
         return ops.cast(norms, self.compute_dtype)
