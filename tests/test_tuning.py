@@ -273,6 +273,32 @@ def test_interrupted_trial_reruns_with_empty_metrics(tmp_path):
     assert not rerun.metrics.exists("score")
 
 
+@pytest.mark.parametrize("oracle_cls", [tuners.RandomOracle, tuners.GridOracle])
+def test_trial_written_before_the_oracle_state_is_run_after_a_kill(tmp_path, oracle_cls):
+    def make():
+        o = oracle_cls(objective=keras_tuner.Objective("score", "max"),
+                       hyperparameters=_discrete_space(), max_trials=3, seed=1)
+        o.verbose = 0
+        o._set_project_dir(str(tmp_path), "p")
+        return o
+
+    _run_oracle(oracle_cls, tmp_path, n=1, max_trials=3)
+    state_file = tmp_path / "p" / "oracle.json"
+    before = state_file.read_bytes()
+    oracle = make()
+    oracle.reload()
+    started = oracle.create_trial("tuner0")  # its trial.json, then the oracle's state
+    state_file.write_bytes(before)  # the process died between the two writes
+    again = make()
+    again.reload()
+    rerun = again.create_trial("tuner0")
+    assert rerun.trial_id == started.trial_id
+    assert rerun.hyperparameters.values == started.hyperparameters.values
+    _, rest = _run_oracle(oracle_cls, tmp_path, max_trials=3)
+    ids = sorted(p.parent.name for p in (tmp_path / "p").glob("trial_*/trial.json"))
+    assert ids == ["trial_0", "trial_1", "trial_2"]
+
+
 def test_bayesian_oracle_proposes_new_points_only(tmp_path):
     oracle, seen = _run_oracle(tuners.BayesianOracle, tmp_path, max_trials=5,
                                num_initial_points=2)

@@ -19,7 +19,9 @@ classes here work around what it gets wrong:
 - **Resume.** Trials interrupted by a crash are run again with their metrics cleared
   (keras-tuner averaged the old epochs into the new ones); the grid oracle rebuilds its
   position from the finished trials (keras-tuner's grid stopped at once on resume); state
-  files are written atomically so a kill during a write cannot corrupt them.
+  files are written atomically so a kill during a write cannot corrupt them, and a trial
+  whose file was written but not yet the oracle's state (a kill between the two) is run
+  again instead of being lost.
 - **Bayesian** proposals that repeat a finished point fall back to a random new point;
   trials that are neither finished nor running are skipped instead of reusing another
   trial's score; the number of initial random points defaults to a quarter of the budget
@@ -220,6 +222,20 @@ class _OracleFixes:
         # keras-tuner saved before removing the trial from the ongoing ones: a stop right
         # after that would run the finished trial again on resume.
         self.save()
+
+    def reload(self):
+        super().reload()
+        # keras-tuner writes a new trial's file before the oracle's state: a stop between
+        # the two leaves a trial that the oracle does not list as running, which it would
+        # never run again (and the sweep would end one trial short). Any trial still
+        # marked running is queued again.
+        for trial_id, trial in sorted(self.trials.items()):
+            if trial.status == "RUNNING" and trial_id not in self._retry_queue:
+                self._retry_queue.append(trial_id)
+                if trial_id not in self.start_order:
+                    self.start_order.append(trial_id)
+                if self._id_to_hash[trial_id] is None:
+                    self._record_values(trial)  # so that no later trial samples them
 
     def save(self):
         _atomic_json(self._get_oracle_fname(), self.get_state())
