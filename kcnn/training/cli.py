@@ -1,12 +1,13 @@
 """``kcnn train <recipe> [settings]``: finding and running recipe files.
 
-Recipes live in ``recipes/`` next to the package (a source checkout or editable install),
-not inside it. ``kcnn train NAME`` looks for ``NAME.py`` in, in order:
+Recipes live in the repository's ``recipes/`` folder; a wheel installs them as
+``kcnn/recipes`` inside the package. ``kcnn train NAME`` looks for ``NAME.py`` in, in order:
 
 1. ``NAME`` itself when it is a path to a ``.py`` file;
 2. the folders listed in the ``KCNN_RECIPES`` environment variable (``os.pathsep``-separated);
 3. ``./recipes`` under the current directory;
-4. ``recipes/`` beside the installed ``kcnn`` package (the repository's own recipes).
+4. ``recipes/`` inside the installed ``kcnn`` package (a wheel install);
+5. ``recipes/`` beside the ``kcnn`` package (a source checkout or editable install).
 
 NAME may also be a registered model whose spec names a recipe (``kcnn train resnet56`` runs
 the recipe of ``kcnn.get_spec("resnet56").recipe`` with ``--model resnet56``).
@@ -19,12 +20,18 @@ import os
 import sys
 
 
+def _package_dir():
+    """The folder of the ``kcnn`` package."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def recipe_dirs():
     """The folders searched for recipes, in order."""
     dirs = [d for d in os.environ.get("KCNN_RECIPES", "").split(os.pathsep) if d]
     dirs.append(os.path.join(os.getcwd(), "recipes"))
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    dirs.append(os.path.join(package_root, "recipes"))
+    package = _package_dir()
+    dirs.append(os.path.join(package, "recipes"))
+    dirs.append(os.path.join(os.path.dirname(package), "recipes"))
     seen, out = set(), []
     for d in dirs:
         d = os.path.abspath(d)
