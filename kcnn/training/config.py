@@ -38,7 +38,8 @@ COMMON_HELP = {
     "jit_compile": "compile the train step with XLA",
     "run_eagerly": "run the train step eagerly, without tracing (quicker for a step or two)",
     "strategy": "default (one device), mirrored (all local GPUs/CPUs), multi_worker (TF_CONFIG)",
-    "steps_per_epoch": "limit each epoch to this many batches",
+    "steps_per_epoch": ("batches per epoch; the training data then repeats, so a long pass "
+                        "can be cut into shorter epochs, each one checkpointed"),
     "smoke": "run for a step or two on tiny generated data",
 }
 COMMON_CHOICES = {"precision": PRECISIONS, "strategy": STRATEGIES}
