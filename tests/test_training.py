@@ -40,6 +40,23 @@ def test_unknown_or_malformed_overrides_are_rejected_with_suggestions():
         toy_recipe().parse(["--precision", "float64"])
 
 
+def test_auto_precision_on_a_bfloat16_cpu_suggests_mixed_bfloat16(tmp_path, monkeypatch,
+                                                                   capsys):
+    from kcnn.training import environment
+
+    monkeypatch.setattr(environment, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    hint = environment.precision_hint("auto", "float32")
+    assert "avx512_bf16" in hint and "--precision mixed_bfloat16" in hint
+    assert environment.precision_hint("float32", "float32") is None  # the user chose
+    assert environment.precision_hint("auto", "mixed_float16") is None  # a GPU
+    toy_recipe().run(output=str(tmp_path / "run"), epochs=1, verbose=1, run_eagerly=True)
+    assert "bfloat16 instructions (avx512_bf16)" in capsys.readouterr().out
+    monkeypatch.setattr(environment, "cpu_flags", lambda: {"avx2", "avx512f"})
+    assert environment.precision_hint("auto", "float32") is None
+    toy_recipe().run(output=str(tmp_path / "run2"), epochs=1, verbose=1, run_eagerly=True)
+    assert "bfloat16" not in capsys.readouterr().out
+
+
 def test_precision_auto_is_float32_on_cpu_and_bad_values_are_named():
     assert training.resolve_precision("auto") == "float32"
     assert training.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"

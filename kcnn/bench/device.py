@@ -50,15 +50,9 @@ def _cpu_model():
 
 
 def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return sorted(f for f in flags if re.match(r"avx512(f|_bf16|_fp16)$|amx", f))
-    except OSError:
-        pass
-    return []
+    from kcnn.training.environment import cpu_flags
+
+    return sorted(f for f in cpu_flags() if re.match(r"avx512(f|_bf16|_fp16)$|amx", f))
 
 
 def machine():

@@ -6,7 +6,8 @@ arithmetic helps only where the processor has bfloat16 instructions, and not alw
 ``kcnn bench --sections choices`` measured ResNet-50 training in mixed_bfloat16 at 1.24x
 float32 on an AVX512_BF16 EPYC but at 0.11x on an EPYC without them, and mixed_float16 at
 0.16-0.30x on both. Pass ``--precision mixed_bfloat16`` on a CPU where that measurement
-favours it. ``--strategy`` chooses between the default single-device strategy,
+favours it; a run with ``--precision auto`` on a CPU with bfloat16 instructions says so in
+its log (``precision_hint``). ``--strategy`` chooses between the default single-device strategy,
 ``tf.distribute.MirroredStrategy`` (all local GPUs; all logical CPUs when there is no GPU)
 and ``tf.distribute.MultiWorkerMirroredStrategy`` (workers described by ``TF_CONFIG``).
 """
@@ -37,6 +38,35 @@ def resolve_precision(precision):
         if details.get("compute_capability", (0, 0)) >= (7, 0):
             return "mixed_float16"
     return "float32"
+
+
+def cpu_flags():
+    """The instruction-set flags of the CPU (``/proc/cpuinfo``); empty where it is absent."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def precision_hint(precision, policy):
+    """A line for the run log when ``--precision auto`` chose float32 on a CPU that has
+    bfloat16 instructions (where mixed_bfloat16 was measured faster; see the module
+    docstring), else None."""
+    if precision != "auto" or policy != "float32":
+        return None
+    found = [flag for flag in BFLOAT16_FLAGS if flag in cpu_flags()]
+    if not found:
+        return None
+    return (f"This CPU has bfloat16 instructions ({', '.join(found)}): --precision "
+            "mixed_bfloat16 may train faster than float32 here; `kcnn bench --sections "
+            "choices` measures it.")
 
 
 def set_precision(precision):

@@ -209,6 +209,9 @@ def _train(recipe, cfg, run_dir, *, strategy, chief, say, verbose):
 
     env.set_seed(cfg.seed, deterministic=cfg.deterministic)
     policy = env.set_precision(cfg.precision)
+    hint = env.precision_hint(cfg.precision, policy)
+    if hint:
+        say(hint)
     replicas = strategy.num_replicas_in_sync
     run_dir.write_config(resolved={"precision": policy, "strategy": cfg.strategy,
                                    "replicas": replicas}, versions=env.versions())
