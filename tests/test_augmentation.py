@@ -57,6 +57,41 @@ def test_random_crops_and_flips_in_training_are_uniform_and_reproducible():
     assert not any(_locate(p, im)[0][2] for p, im in zip(no_flip, images))
 
 
+def test_stateless_crops_and_flips_are_uniform_and_a_function_of_the_seed():
+    images = RNG.permutation(64 * 7 * 8 * 2).reshape(64, 7, 8, 2).astype("float32")
+    layer = CropAndFlip((4, 5))
+    out = _np(layer.augment(images, tf.constant([7, 1], tf.int64)))
+    placements = [_locate(p, im) for p, im in zip(out, images)]
+    assert all(len(p) == 1 for p in placements)
+    tops, lefts, flips = zip(*(p[0] for p in placements))
+    assert set(tops) == {0, 1, 2, 3} and set(lefts) == {0, 1, 2, 3}
+    assert 16 < sum(flips) < 48
+    np.testing.assert_array_equal(
+        _np(CropAndFlip((4, 5)).augment(images, tf.constant([7, 1], tf.int64))), out)
+    assert not np.array_equal(_np(layer.augment(images, tf.constant([7, 2], tf.int64))), out)
+    single = _np(layer.augment(images[0], tf.constant([7, 1], tf.int64)))
+    assert single.shape == (4, 5, 2) and len(_locate(single, images[0])) == 1
+    no_flip = _np(CropAndFlip((4, 5), flip=False).augment(images, tf.constant([1, 1])))
+    assert not any(_locate(p, im)[0][2] for p, im in zip(no_flip, images))
+
+
+def test_stateless_pca_colour_noise_has_the_papers_distribution():
+    values = np.array([2.0, 0.5, 0.1])
+    vectors = np.linalg.qr(RNG.normal(size=(3, 3)))[0]
+    images = RNG.uniform(0, 1, size=(400, 4, 4, 3)).astype("float32")
+    layer = PCAColorAugmentation(values, vectors)
+    out = _np(layer.augment(images, tf.constant([5, 0], tf.int64)))
+    shift = out - images
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[:, :1, :1], shift.shape), atol=1e-5)
+    alpha = shift[:, 0, 0] @ vectors / values
+    assert abs(alpha.std() - 0.1) < 0.01 and abs(alpha.mean()) < 0.015
+    np.testing.assert_array_equal(
+        _np(layer.augment(images, tf.constant([5, 0], tf.int64))), out)
+    assert not np.array_equal(_np(layer.augment(images, tf.constant([6, 0], tf.int64))), out)
+    with pytest.raises(ValueError, match="3 channels"):
+        layer.augment(images[..., :2], tf.constant([5, 0]))
+
+
 def test_crop_and_pca_layers_in_a_tf_data_pipeline():
     images = RNG.integers(0, 256, size=(6, 12, 12, 3)).astype("uint8")
     crop = CropAndFlip(8, seed=0)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from kcnn.data import cifar, folders, pipelines, synthetic
+from kcnn.layers import PCAColorAugmentation
 
 
 def test_from_arrays_batches_shuffles_per_epoch_and_preprocesses():
@@ -131,6 +132,23 @@ def test_image_folders_read_classes_and_give_centre_and_ten_crops(folder):
     np.testing.assert_array_equal(tx.numpy()[:, 5], images[:, 2:10, 2:10][:, :, ::-1])
     vx, _ = next(iter(data["validation"]))
     np.testing.assert_array_equal(vx.numpy(), images[:, 2:10, 2:10])
+
+
+def test_folder_training_batches_repeat_exactly_with_the_same_seed(folder):
+    root, _, _ = folder
+    light = PCAColorAugmentation([100.0, 10.0, 1.0], np.eye(3))
+
+    def epochs(seed):
+        data = folders.image_folders(root, batch_size=2, image_size=8, resize=12, seed=seed,
+                                     color=light)
+        return [np.concatenate([b.numpy().ravel() for b, _ in data["train"]])
+                for _ in range(2)]
+
+    first, again = epochs(4), epochs(4)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.allclose(first[0], first[1])  # new crops, flips and colours each epoch
+    assert not np.allclose(first[0], epochs(5)[0])
 
 
 def test_missing_folders_are_reported_with_the_expected_layout(tmp_path):

@@ -7,7 +7,8 @@ and then cropped out the central 256 x 256 patch"), then
 
 * training: shuffled, batched, random ``image_size`` crops with horizontal flips
   (``kcnn.layers.CropAndFlip``), optionally AlexNet's PCA colour augmentation, in parallel
-  ``tf.data`` maps, prefetched;
+  ``tf.data`` maps with one stateless seed per batch (the same batches for the same seed),
+  prefetched;
 * evaluation: the centre crop, or AlexNet's ten crops (``kcnn.layers.ten_crop``: corners,
   centre and their mirrors), giving batches ``(n, 10, size, size, 3)`` that
   ``kcnn.training.evaluate`` averages.
@@ -56,17 +57,25 @@ def read_folder(path, *, resize=256, class_names=None, shuffle=False, seed=0):
 def train_pipeline(ds, *, batch_size, image_size, seed=0, flip=True, color=None,
                    preprocess=None, shuffle_buffer=10_000):
     """Training batches: shuffle, batch, random crop + flip, optional ``color`` layer (e.g.
-    ``kcnn.layers.PCAColorAugmentation``), ``preprocess``, prefetch."""
+    ``kcnn.layers.PCAColorAugmentation``), ``preprocess``, prefetch.
+
+    Crops, flips and a ``color`` layer that has an ``augment(images, seed)`` method draw
+    their numbers from the batch's own seed (stateless, see ``kcnn.data.pipelines``), so
+    the batches repeat exactly for a given ``seed``; any other ``color`` layer is called with
+    ``training=True`` and draws from its own seed state.
+    """
     import tensorflow as tf
 
     from kcnn.layers.augmentation import CropAndFlip
 
-    crop = CropAndFlip(image_size, flip=flip, seed=seed)
+    crop = CropAndFlip(image_size, flip=flip)
 
-    def augment(images, seed):  # the kcnn.layers augmentations keep their own seeds
-        images = crop(images, training=True)
+    def augment(images, seed):
+        crop_seed, color_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        images = crop.augment(images, crop_seed)
         if color is not None:
-            images = color(images, training=True)
+            images = (color.augment(images, color_seed) if hasattr(color, "augment")
+                      else color(images, training=True))
         return images
 
     ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)

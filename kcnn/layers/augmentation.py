@@ -24,6 +24,13 @@ given a ``seed``. In a ``tf.data`` pipeline call them with ``training=True``::
     crop = kcnn.layers.CropAndFlip(224, seed=1)
     light = kcnn.layers.PCAColorAugmentation(*kcnn.layers.compute_rgb_pca(train)[:2])
     train = train.map(lambda x, y: (light(crop(x, training=True), training=True), y))
+
+Called that way they advance their own seed state, which parallel maps consume in no fixed
+order, so two runs differ unless TensorFlow's ops are made deterministic. Their
+``augment(images, seed)`` methods draw the same kind of numbers from a given shape-``[2]``
+seed with stateless ops instead; ``kcnn.data.folders.train_pipeline`` feeds them one seed
+per batch (``kcnn.data.pipelines``), so the ImageNet recipes' batches repeat exactly for a
+given ``--seed``.
 """
 
 from __future__ import annotations
@@ -102,12 +109,32 @@ class CropAndFlip(keras.layers.Layer):
     def call(self, inputs, training=False):
         images, single = _as_batch(inputs)
         self._check_input(images.shape)
+        batch = ops.shape(images)[0]
+        unit = keras.random.uniform((batch, 3), seed=self.seed_generator) if training else None
+        patches = self._crop(images, unit)
+        return patches[0] if single else patches
+
+    def augment(self, images, seed):
+        """Training crops drawn from ``seed`` (a shape-``[2]`` integer tensor) with
+        TensorFlow's stateless random ops: the same seed gives the same crops and flips,
+        whatever order parallel ``tf.data`` maps run in (``call`` advances the layer's own
+        seed state instead)."""
+        import tensorflow as tf
+
+        batch, single = _as_batch(images)
+        self._check_input(batch.shape)
+        unit = tf.random.stateless_uniform((tf.shape(batch)[0], 3), seed)
+        patches = self._crop(batch, unit)
+        return patches[0] if single else patches
+
+    def _crop(self, images, unit):
+        """Patches of a batch: random ones from ``unit`` (``(batch, 3)`` uniform numbers for
+        the row, the column and the flip), the centre ones when ``unit`` is None."""
         shape = ops.shape(images)
         batch, height, width = shape[0], shape[1], shape[2]
         h, w = self.size
         rows, cols = ops.arange(h, dtype="int32"), ops.arange(w, dtype="int32")
-        if training:
-            unit = keras.random.uniform((batch, 3), seed=self.seed_generator)
+        if unit is not None:
             top = ops.cast(ops.floor(unit[:, 0] * ops.cast(height - h + 1, "float32")), "int32")
             left = ops.cast(ops.floor(unit[:, 1] * ops.cast(width - w + 1, "float32")), "int32")
             # floor(u * n) is n for u within an ulp of 1 in float32: keep it in range.
@@ -124,8 +151,7 @@ class CropAndFlip(keras.layers.Layer):
             rows = ops.broadcast_to(((height - h) // 2 + rows)[None, :], (batch, h))
             cols = ops.broadcast_to(((width - w) // 2 + cols)[None, :], (batch, w))
         patches = ops.take_along_axis(images, rows[:, :, None, None], axis=1)
-        patches = ops.take_along_axis(patches, cols[:, None, :, None], axis=2)
-        return patches[0] if single else patches
+        return ops.take_along_axis(patches, cols[:, None, :, None], axis=2)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-3]) + self.size + (input_shape[-1],)
@@ -365,16 +391,34 @@ class PCAColorAugmentation(keras.layers.Layer):
                              f"Received: shape={inputs.shape}")
         if not training or self.stddev == 0:
             return images[0] if single else images
+        alpha = keras.random.normal((ops.shape(images)[0], 3), stddev=self.stddev,
+                                    seed=self.seed_generator)
+        images = self._shift(images, alpha)
+        return images[0] if single else images
+
+    def augment(self, images, seed):
+        """Training noise drawn from ``seed`` (a shape-``[2]`` integer tensor) with
+        TensorFlow's stateless random ops: the same seed gives the same colour shifts,
+        whatever order parallel ``tf.data`` maps run in."""
+        import tensorflow as tf
+
+        batch, single = _as_batch(ops.cast(images, self.compute_dtype))
+        if batch.shape[-1] not in (None, 3):
+            raise ValueError("PCAColorAugmentation expects RGB images (3 channels). "
+                             f"Received: shape={images.shape}")
+        alpha = tf.random.stateless_normal((tf.shape(batch)[0], 3), seed, stddev=self.stddev)
+        batch = self._shift(batch, alpha)
+        return batch[0] if single else batch
+
+    def _shift(self, images, alpha):
+        """``images + P (alpha * lambda)`` for ``alpha`` of shape ``(batch, 3)``."""
         scale = np.asarray(self.eigenvalues)
         if self.magnitude == "stddev":
             scale = np.sqrt(scale)
-        alpha = keras.random.normal((ops.shape(images)[0], 3), stddev=self.stddev,
-                                    seed=self.seed_generator)
         weights = ops.multiply(alpha, ops.convert_to_tensor(scale, dtype="float32"))
         shift = ops.matmul(weights, ops.transpose(
             ops.convert_to_tensor(self.eigenvectors, dtype="float32")))  # (batch, 3)
-        images = ops.add(images, ops.cast(shift[:, None, None, :], images.dtype))
-        return images[0] if single else images
+        return ops.add(images, ops.cast(shift[:, None, None, :], images.dtype))
 
     def compute_output_shape(self, input_shape):
         return input_shape
