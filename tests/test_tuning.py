@@ -443,3 +443,19 @@ def test_command_line_lists_and_shows_spaces(capsys):
     assert "kernel_size_2: choice [1, 3, 5, 7], default 3  if num_stages in [2]" in out
     assert tuning.cli_main(["convnet", "--set", "kernal_size_1=3", "--show-space"]) == 2
     assert "kernel_size_1" in capsys.readouterr().err
+
+
+def test_summary_says_the_best_model_is_the_best_configuration_trained_again(capsys):
+    from kcnn.tuning import cli
+    from kcnn.tuning.sweep import SweepResult
+
+    rows = [{"rank": 1, "objective": "val_accuracy", "score": 0.9, "params": 1000,
+             "seconds": 2.0, "hyperparameters": {"filters": 32}},
+            {"rank": 2, "objective": "val_accuracy", "score": None, "params": None,
+             "seconds": None, "hyperparameters": {"filters": 64}}]
+    cli._print_summary(SweepResult("out", rows, rows[0], "out/best_model.keras",
+                                   {"val_accuracy": 0.85}, ("a.csv", "a.json"), None))
+    out = capsys.readouterr().out
+    assert "1 of 2 trials finished" in out and "#1   val_accuracy=0.9000" in out
+    assert ("best model: out/best_model.keras  (#1's configuration trained again from "
+            "scratch: val_accuracy=0.8500)") in out

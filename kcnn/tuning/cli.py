@@ -171,4 +171,6 @@ def _print_summary(result, top=10):
               f"{r['seconds'] or 0:.1f}s  {hps}")
     if result.best_model_path:
         scores = ", ".join(f"{k}={v:.4f}" for k, v in result.best_metrics.items())
-        print(f"best model: {result.best_model_path}  ({scores})")
+        rank = f"#{result.best['rank']}'s" if result.best else "the best"
+        print(f"best model: {result.best_model_path}  ({rank} configuration trained again "
+              f"from scratch: {scores})")
