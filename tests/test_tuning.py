@@ -253,19 +253,21 @@ def test_grid_oracle_resumes_where_it_stopped(tmp_path):
     assert len(first) == 2
 
 
-def test_interrupted_trial_reruns_with_empty_metrics(tmp_path):
-    def make():
-        o = tuners.RandomOracle(objective=keras_tuner.Objective("score", "max"),
-                                hyperparameters=_discrete_space(), max_trials=3, seed=1)
-        o.verbose = 0
-        o._set_project_dir(str(tmp_path), "p")
-        return o
+def _oracle_in(directory, oracle_cls=tuners.RandomOracle):
+    """A fresh oracle over the discrete space (three trials) in ``directory``/p."""
+    o = oracle_cls(objective=keras_tuner.Objective("score", "max"),
+                   hyperparameters=_discrete_space(), max_trials=3, seed=1)
+    o.verbose = 0
+    o._set_project_dir(str(directory), "p")
+    return o
 
-    oracle = make()
+
+def test_interrupted_trial_reruns_with_empty_metrics(tmp_path):
+    oracle = _oracle_in(tmp_path)
     trial = oracle.create_trial("tuner0")
     oracle.update_trial(trial.trial_id, {"score": 1.0}, step=0)
     oracle.save()  # the process dies here, in the middle of the trial
-    again = make()
+    again = _oracle_in(tmp_path)
     again.reload()
     rerun = again.create_trial("tuner0")
     assert rerun.trial_id == trial.trial_id
@@ -275,26 +277,19 @@ def test_interrupted_trial_reruns_with_empty_metrics(tmp_path):
 
 @pytest.mark.parametrize("oracle_cls", [tuners.RandomOracle, tuners.GridOracle])
 def test_trial_written_before_the_oracle_state_is_run_after_a_kill(tmp_path, oracle_cls):
-    def make():
-        o = oracle_cls(objective=keras_tuner.Objective("score", "max"),
-                       hyperparameters=_discrete_space(), max_trials=3, seed=1)
-        o.verbose = 0
-        o._set_project_dir(str(tmp_path), "p")
-        return o
-
     _run_oracle(oracle_cls, tmp_path, n=1, max_trials=3)
     state_file = tmp_path / "p" / "oracle.json"
     before = state_file.read_bytes()
-    oracle = make()
+    oracle = _oracle_in(tmp_path, oracle_cls)
     oracle.reload()
     started = oracle.create_trial("tuner0")  # its trial.json, then the oracle's state
     state_file.write_bytes(before)  # the process died between the two writes
-    again = make()
+    again = _oracle_in(tmp_path, oracle_cls)
     again.reload()
     rerun = again.create_trial("tuner0")
     assert rerun.trial_id == started.trial_id
     assert rerun.hyperparameters.values == started.hyperparameters.values
-    _, rest = _run_oracle(oracle_cls, tmp_path, max_trials=3)
+    _run_oracle(oracle_cls, tmp_path, max_trials=3)
     ids = sorted(p.parent.name for p in (tmp_path / "p").glob("trial_*/trial.json"))
     assert ids == ["trial_0", "trial_1", "trial_2"]
 

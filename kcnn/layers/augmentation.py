@@ -384,11 +384,16 @@ class PCAColorAugmentation(keras.layers.Layer):
         self.seed = _check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs, training=False):
+    def _rgb_batch(self, inputs):
+        """``(batch, single)`` as ``_as_batch``, in the compute dtype, RGB checked."""
         images, single = _as_batch(ops.cast(inputs, self.compute_dtype))
         if images.shape[-1] not in (None, 3):
             raise ValueError("PCAColorAugmentation expects RGB images (3 channels). "
                              f"Received: shape={inputs.shape}")
+        return images, single
+
+    def call(self, inputs, training=False):
+        images, single = self._rgb_batch(inputs)
         if not training or self.stddev == 0:
             return images[0] if single else images
         alpha = keras.random.normal((ops.shape(images)[0], 3), stddev=self.stddev,
@@ -402,10 +407,7 @@ class PCAColorAugmentation(keras.layers.Layer):
         whatever order parallel ``tf.data`` maps run in."""
         import tensorflow as tf
 
-        batch, single = _as_batch(ops.cast(images, self.compute_dtype))
-        if batch.shape[-1] not in (None, 3):
-            raise ValueError("PCAColorAugmentation expects RGB images (3 channels). "
-                             f"Received: shape={images.shape}")
+        batch, single = self._rgb_batch(images)
         alpha = tf.random.stateless_normal((tf.shape(batch)[0], 3), seed, stddev=self.stddev)
         batch = self._shift(batch, alpha)
         return batch[0] if single else batch
