@@ -26,7 +26,7 @@ from kcnn.schedules.callbacks import (LOG_KEY, LearningRateCallback, LearningRat
 from kcnn.schedules.decay import (WARMUP_KINDS, MultiStepDecay, OneCycle, StepDecay, Warmup,
                                   scale_learning_rate)
 from kcnn.schedules.finder import LRFinderResult, find_lr
-from kcnn.schedules.presets import Preset, list_presets, preset
+from kcnn.schedules.presets import PRESETS, PaperSettings, Preset, list_presets, preset
 
 PolynomialDecay = _keras.optimizers.schedules.PolynomialDecay
 CosineDecay = _keras.optimizers.schedules.CosineDecay
@@ -40,6 +40,7 @@ __all__ = [
     "PolynomialDecay", "CosineDecay", "CosineDecayRestarts", "ExponentialDecay",
     "PiecewiseConstantDecay", "LearningRateSchedule",
     "LearningRateCallback", "ScheduleCallback", "ReduceOnPlateau", "LearningRateLogger",
-    "LOG_KEY", "Preset", "preset", "list_presets", "scale_learning_rate",
+    "LOG_KEY", "Preset", "PaperSettings", "PRESETS", "preset", "list_presets",
+    "scale_learning_rate",
     "find_lr", "LRFinderResult",
 ]
