@@ -22,7 +22,7 @@ import math
 import keras
 from keras import ops
 
-__all__ = ["HeGaussian"]
+__all__ = ["HeGaussian", "HE_GAUSSIAN"]
 
 
 @keras.saving.register_keras_serializable(package="kcnn")
@@ -59,3 +59,8 @@ class HeGaussian(keras.initializers.VarianceScaling):
 
     def get_config(self):
         return {"seed": keras.saving.serialize_keras_object(self._init_seed)}
+
+
+# He et al.'s Gaussian by its registered name: the default convolution initializer of the
+# residual blocks and ResNet (a name gives every layer its own instance and random stream).
+HE_GAUSSIAN = "kcnn>" + HeGaussian.__name__

@@ -257,3 +257,69 @@ def test_bad_generic_arguments():
         kcnn.build("resnet20", shortcutt="B")
     with pytest.raises(TypeError):
         kcnn.models.resnet.resnet50((224, 224, 3))  # keyword-only
+
+
+def test_variant_functions_show_exactly_the_arguments_that_act():
+    import inspect
+
+    full = set(inspect.signature(resnet).parameters) - {"block", "stem"}
+    for name, variant in kcnn.models.resnet.VARIANTS.items():
+        fn = getattr(kcnn.models.resnet, name)
+        params = inspect.signature(fn).parameters
+        assert all(p.kind is p.KEYWORD_ONLY for p in params.values())
+        expected = set(full)
+        if variant.block == "basic":
+            expected.discard("stride_in_3x3")
+        if variant.stem == "cifar":
+            expected.discard("stem_pool")
+        assert set(params) == expected, name
+        assert params["stackwise_num_blocks"].default == variant.stackwise_num_blocks
+        assert params["name"].default == name
+        assert "resnet" in fn.__doc__ and f"{kcnn.get_spec(name).params:,}" in fn.__doc__
+    assert inspect.signature(kcnn.models.resnet.resnet20).parameters["shortcut"].default == "A"
+    # an argument that does nothing for a network is refused, naming it
+    for name, kwargs in [("resnet18", {"stride_in_3x3": True}),
+                         ("resnet20", {"stride_in_3x3": False}),
+                         ("resnet56", {"stem_pool": "caffe"})]:
+        key = next(iter(kwargs))
+        with pytest.raises(TypeError, match=f"{key}.*no effect.*Received: {key}="):
+            kcnn.build(name, **kwargs)
+    with pytest.raises(ValueError, match="stride_in_3x3.*bottleneck"):
+        resnet(block="basic", stride_in_3x3=True)
+    with pytest.raises(ValueError, match="stem_pool.*CIFAR"):
+        resnet(block="basic", stem="cifar", stem_pool="padded")
+    with pytest.raises(ValueError, match="stem_pool.*Received: stem_pool='same'"):
+        kcnn.build("resnet50", stem_pool="same")
+    for key, value, error in [("bn_epsilon", 0.0, ValueError), ("bn_momentum", 1.0, ValueError),
+                              ("bn_epsilon", "small", TypeError),
+                              ("kernel_initializer", "he_gaussian", ValueError)]:
+        with pytest.raises(error, match=f"{key}.*Received: {key}="):
+            kcnn.build("resnet18", **{key: value})
+
+
+def test_stem_options_reach_the_layers():
+    model = kcnn.build("resnet50", stem_filters=8, bn_epsilon=1.001e-5, bn_momentum=0.99,
+                       kernel_initializer="he_normal", **NARROW_IMAGENET)
+    assert model.get_layer("conv1_conv").filters == 8
+    bns = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    assert {(l.epsilon, l.momentum) for l in bns} == {(1.001e-5, 0.99)}
+    block = model.get_layer("conv2_block1")
+    assert block.kernel_initializer == "he_normal"
+    assert model.get_layer("pool1_pad").padding == ((1, 1), (1, 1))
+
+
+@pytest.mark.parametrize("size", [64, 65, 66, 67])
+def test_caffe_stem_pool_is_unpadded_round_up_pooling(size):
+    """Caffe's pooling: ceil((h - 3) / 2) + 1 windows starting at pixel 0, the last one
+    clipped at the border."""
+    model = resnet(block="basic", stackwise_num_blocks=(1,), stackwise_num_filters=(2,),
+                   stem_pool="caffe", input_shape=(size, size, 3), include_top=False)
+    stem = keras.Model(model.input, [model.get_layer("conv1_relu").output,
+                                     model.get_layer("pool1_pool").output])
+    x = np.random.default_rng(size).normal(size=(1, size, size, 3)).astype("float32")
+    relu, pooled = (np.asarray(t) for t in stem(x))
+    h = relu.shape[1]
+    out = -(-(h - 3) // 2) + 1
+    expected = np.stack([np.stack([relu[0, 2 * i:2 * i + 3, 2 * j:2 * j + 3].max(axis=(0, 1))
+                                   for j in range(out)]) for i in range(out)])[None]
+    np.testing.assert_array_equal(pooled, expected)

@@ -57,11 +57,7 @@ from keras import ops
 
 from kcnn import activations
 from kcnn._checks import check_activation, check_bool, check_choice, check_float, check_int
-from kcnn.initializers import HeGaussian
-
-# The default convolution initializer, by its registered name (a name gives every layer its
-# own instance and random stream).
-HE_GAUSSIAN = "kcnn>" + HeGaussian.__name__
+from kcnn.initializers import HE_GAUSSIAN
 
 __all__ = ["BasicBlock", "BottleneckBlock", "ZeroPaddedIdentity", "SHORTCUTS"]
 
