@@ -167,3 +167,21 @@ def test_bad_arguments():
         with pytest.raises(error, match=match) as info:
             kcnn.build("alexnet", **kwargs)
         assert "Received:" in str(info.value), kwargs
+
+
+def test_lrn_constant_and_convention_reach_both_lrn_layers():
+    """bvlc_alexnet's LRN: k = 1 and alpha / n (Caffe), against the numpy formula."""
+    model = kcnn.build("alexnet", lrn_k=1.0, lrn_convention="caffe", **NARROW)
+    x = np.random.default_rng(0).uniform(0, 3, (1, 5, 5, 8)).astype("float32")
+    for name in ("norm1", "norm2"):
+        layer = model.get_layer(name)
+        assert (layer.k, layer.convention, layer.size, layer.alpha) == (1.0, "caffe", 5, 1e-4)
+    padded = np.pad(x ** 2, [(0, 0)] * 3 + [(2, 2)])
+    window = sum(padded[..., i:i + 8] for i in range(5))
+    expected = x / (1.0 + 1e-4 / 5 * window) ** 0.75
+    np.testing.assert_allclose(np.asarray(model.get_layer("norm1")(x)), expected, rtol=1e-6)
+    for kwargs, error, match in [({"lrn_k": 0.0}, ValueError, "lrn_k"),
+                                 ({"lrn_convention": "torch"}, ValueError, "lrn_convention"),
+                                 ({"lrn": None, "lrn_k": 1.0}, ValueError, "lrn=None")]:
+        with pytest.raises(error, match=f"{match}(.|\n)*Received"):
+            kcnn.build("alexnet", **kwargs)

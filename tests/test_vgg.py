@@ -151,3 +151,15 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="`depth` must be one of 11, 13, 16, 19") as info:
         vgg(15)
     assert "Received: depth=15" in str(info.value)
+
+
+def test_bn_epsilon_of_the_batch_normalized_variants():
+    model = kcnn.build("vgg11_bn", bn_epsilon=1e-3, **NARROW)
+    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert len(bns) == 8 and {l.epsilon for l in bns} == {1e-3}
+    assert {l.epsilon for l in kcnn.build("vgg11_bn", **NARROW).layers
+            if isinstance(l, keras.layers.BatchNormalization)} == {1e-5}
+    with pytest.raises(ValueError, match="bn_epsilon.*batch_norm=True.*Received: bn_epsilon"):
+        kcnn.build("vgg11", bn_epsilon=1e-3)
+    with pytest.raises(ValueError, match="Received: bn_epsilon=-1"):
+        kcnn.build("vgg11_bn", bn_epsilon=-1.0)

@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import keras
 
-from kcnn._checks import check_choice, check_input_shape, check_int, check_int_tuple
+from kcnn._checks import (check_choice, check_float, check_input_shape, check_int,
+                          check_int_tuple)
 from kcnn.heads import check_head_args, global_pool
-from kcnn.layers.normalization import LocalResponseNormalization
+from kcnn.layers.normalization import CONVENTIONS, LocalResponseNormalization
 from kcnn.models._dense_top import check_fixed_size, dense_top
 from kcnn.registry import register_model
 
@@ -51,24 +52,25 @@ LRN_PLACEMENTS = ("paper", "caffenet", None)
 INITIALIZATIONS = ("paper", "glorot")
 
 
-def _norm(x, name):
-    # Section 3.3: k = 2, n = 5, alpha = 1e-4, beta = 0.75, alpha not divided by n.
-    return LocalResponseNormalization(size=5, alpha=1e-4, beta=0.75, k=2.0,
-                                      convention="paper", name=name)(x)
+def _norm(x, name, k, convention):
+    # Section 3.3: k = 2, n = 5, alpha = 1e-4, beta = 0.75, alpha not divided by n; Caffe's
+    # bvlc_alexnet: k = 1 and alpha divided by n.
+    return LocalResponseNormalization(size=5, alpha=1e-4, beta=0.75, k=k,
+                                      convention=convention, name=name)(x)
 
 
 def _conv_stage(x, *, filters, kernel_size, strides, padding, groups, name, norm, pool, lrn,
-                init):
+                init, lrn_k, lrn_convention):
     kernel_init, bias_init = init(name)
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                             groups=groups, activation="relu", kernel_initializer=kernel_init,
                             bias_initializer=bias_init, name=name)(x)
     if norm and lrn == "paper":
-        x = _norm(x, norm)
+        x = _norm(x, norm, lrn_k, lrn_convention)
     if pool:
         x = keras.layers.MaxPooling2D(3, strides=2, name=pool)(x)
     if norm and lrn == "caffenet":
-        x = _norm(x, norm)
+        x = _norm(x, norm, lrn_k, lrn_convention)
     return x
 
 
@@ -76,8 +78,8 @@ def _conv_stage(x, *, filters, kernel_size, strides, padding, groups, name, norm
                 recipe="alexnet_imagenet", preprocessing="imagenet_mean",
                 feature_layers=("pool1", "pool2", "conv5", "pool5"))
 def alexnet(*, input_shape=None, num_classes=1000, include_top=True, pooling=None,
-            classifier_activation="softmax", dropout=0.5, groups=1, lrn="paper",
-            filters=(96, 256, 384, 384, 256), fc_units=4096, initialization="paper",
+            classifier_activation="softmax", dropout=0.5, groups=1, lrn="paper", lrn_k=2.0,
+            lrn_convention="paper", filters=(96, 256, 384, 384, 256), fc_units=4096, initialization="paper",
             name=None):
     """AlexNet: 96-256-384-384-256 convolutions, fc6/fc7 of 4096, LRN and dropout.
 
@@ -93,6 +95,10 @@ def alexnet(*, input_shape=None, num_classes=1000, include_top=True, pooling=Non
             grouped; 60,965,224 parameters).
         lrn: "paper" (ReLU -> LRN -> max pool, default), "caffenet" (ReLU -> max pool ->
             LRN, the order of the lecture table) or None (no LRN).
+        lrn_k: LRN's additive constant k (2 in the paper; 1 in Caffe's ``bvlc_alexnet``).
+        lrn_convention: "paper" (alpha multiplies the sum of squares, section 3.3) or
+            "caffe" (alpha / 5 does, Caffe's LRN layer; ``bvlc_alexnet`` needs
+            ``lrn_k=1.0, lrn_convention="caffe"``). Both are refused with ``lrn=None``.
         filters: widths of conv1..conv5 (96, 256, 384, 384, 256); narrow them for quick
             experiments. With ``groups`` > 1, the widths of conv1..conv5 must be divisible
             by ``groups``.
@@ -112,6 +118,12 @@ def alexnet(*, input_shape=None, num_classes=1000, include_top=True, pooling=Non
     check_fixed_size(input_shape, include_top=include_top, model="AlexNet")
     groups = check_int("groups", groups, minimum=1)
     check_choice("lrn", lrn, LRN_PLACEMENTS)
+    lrn_k = check_float("lrn_k", lrn_k, minimum=0.0, min_inclusive=False)
+    check_choice("lrn_convention", lrn_convention, CONVENTIONS)
+    if lrn is None and (lrn_k != 2.0 or lrn_convention != "paper"):
+        raise ValueError("`lrn_k` and `lrn_convention` set the LRN layers, which `lrn=None` "
+                         f"leaves out. Received: lrn_k={lrn_k!r}, "
+                         f"lrn_convention={lrn_convention!r} with lrn=None")
     filters = check_int_tuple("filters", filters, length=5)
     fc_units = check_int("fc_units", fc_units, minimum=1)
     check_choice("initialization", initialization, INITIALIZATIONS)
@@ -127,7 +139,7 @@ def alexnet(*, input_shape=None, num_classes=1000, include_top=True, pooling=Non
 
     # === Functional Model ===
     inputs = keras.Input(input_shape, name="image")
-    stage = dict(lrn=lrn, init=init)
+    stage = dict(lrn=lrn, init=init, lrn_k=lrn_k, lrn_convention=lrn_convention)
     x = _conv_stage(inputs, filters=filters[0], kernel_size=11, strides=4, padding="valid",
                     groups=1, name="conv1", norm="norm1", pool="pool1", **stage)
     x = _conv_stage(x, filters=filters[1], kernel_size=5, strides=1, padding="same",

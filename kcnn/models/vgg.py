@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import keras
 
-from kcnn._checks import check_bool, check_choice, check_input_shape, check_int, check_int_tuple
+from kcnn._checks import (check_bool, check_choice, check_float, check_input_shape, check_int,
+                          check_int_tuple)
 from kcnn.heads import check_head_args, global_pool
 from kcnn.models._dense_top import check_fixed_size, dense_top
 from kcnn.registry import register_model
@@ -43,8 +44,8 @@ FEATURE_LAYERS = tuple(f"block{b}_pool" for b in range(1, 6))
 
 
 def vgg(depth, *, input_shape=None, num_classes=1000, include_top=True, pooling=None,
-        classifier_activation="softmax", dropout=0.5, batch_norm=False, filters=FILTERS,
-        fc_units=4096, name=None):
+        classifier_activation="softmax", dropout=0.5, batch_norm=False, bn_epsilon=None,
+        filters=FILTERS, fc_units=4096, name=None):
     """Builds VGG-``depth`` (configuration A, B, D or E of the paper).
 
     Args:
@@ -57,6 +58,8 @@ def vgg(depth, *, input_shape=None, num_classes=1000, include_top=True, pooling=
         classifier_activation: "softmax" by default; None gives logits.
         dropout: rate of the dropout after fc1 and fc2 (0.5 in the paper).
         batch_norm: bias-free convolution -> BatchNormalization -> ReLU (not in the paper).
+        bn_epsilon: epsilon of every BatchNormalization (default 1e-5, torchvision's);
+            refused without ``batch_norm``.
         filters: widths of the five blocks (64, 128, 256, 512, 512); narrow them for quick
             experiments.
         fc_units: width of fc1 and fc2 (4096).
@@ -69,6 +72,12 @@ def vgg(depth, *, input_shape=None, num_classes=1000, include_top=True, pooling=
                                     model=f"VGG-{depth}")
     check_fixed_size(input_shape, include_top=include_top, model=f"VGG-{depth}")
     check_bool("batch_norm", batch_norm)
+    if bn_epsilon is not None and not batch_norm:
+        raise ValueError("`bn_epsilon` applies to the batch-normalized variants only "
+                         f"(batch_norm=True, vgg*_bn). Received: bn_epsilon={bn_epsilon!r} "
+                         "with batch_norm=False")
+    bn_epsilon = check_float("bn_epsilon", 1e-5 if bn_epsilon is None else bn_epsilon,
+                             minimum=0.0, min_inclusive=False)
     filters = check_int_tuple("filters", filters, length=5)
     fc_units = check_int("fc_units", fc_units, minimum=1)
 
@@ -81,7 +90,7 @@ def vgg(depth, *, input_shape=None, num_classes=1000, include_top=True, pooling=
             if batch_norm:
                 x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False,
                                         name=conv_name)(x)
-                x = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9,
+                x = keras.layers.BatchNormalization(epsilon=bn_epsilon, momentum=0.9,
                                                     name=f"{conv_name}_bn")(x)
                 x = keras.layers.Activation("relu", name=f"{conv_name}_relu")(x)
             else:
