@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
+
+from kcnn import _console
 
 DELEGATED = {
     "train": ("kcnn.training", "cli_main", "train a recipe: kcnn train RECIPE [options]"),
@@ -102,9 +103,10 @@ def build_parser():
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if argv and argv[0] in DELEGATED:
         module, function, _ = DELEGATED[argv[0]]
+        # these commands use tf.data on every backend: load it with its notices filtered
+        _console.import_tensorflow()
         return getattr(importlib.import_module(module), function)(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)

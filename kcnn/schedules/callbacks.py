@@ -33,7 +33,7 @@ import os
 import warnings
 
 import keras
-import tensorflow as tf
+import numpy as np
 
 from kcnn._checks import check_bool, check_choice, check_float, check_int
 from kcnn.schedules.decay import Schedule, Warmup, _check_schedule
@@ -57,6 +57,66 @@ def _inner_optimizer(optimizer):
 
 def _to_float(value):
     return float(keras.ops.convert_to_numpy(value))
+
+
+def _batched_schedule(schedule, dtype):
+    """``positions -> [rate, ...]`` evaluating a ``LearningRateSchedule`` for many steps
+    in one compiled call on the current Keras backend.
+
+    TensorFlow maps the schedule over the steps inside one ``tf.function``; JAX vectorizes
+    it with ``jax.vmap`` under ``jax.jit`` (``ops.cond`` becomes a select); other backends
+    call the schedule on the whole vector of steps when it is elementwise (checked against
+    single-step calls at both ends) and step by step otherwise.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def rates(steps):
+            return tf.map_fn(lambda step: tf.cast(schedule(step), tf.float32), steps,
+                             fn_output_signature=tf.float32)
+
+        # Every callback traces its own function once; TensorFlow's warning about
+        # functions traced "in a loop" would misread many callbacks as retracing.
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            fn = tf.function(rates, autograph=False).get_concrete_function(
+                tf.TensorSpec([None], dtype))
+        finally:
+            logger.setLevel(level)
+        return lambda positions: [float(r) for r in fn(tf.constant(positions, dtype)).numpy()]
+    if backend == "jax":
+        import jax
+
+        fn = jax.jit(jax.vmap(lambda step: keras.ops.cast(schedule(step), "float32")))
+        # without jax_enable_x64 JAX holds integers in int32 (steps up to 2**31 - 1)
+        np_dtype = dtype if jax.config.jax_enable_x64 or dtype != "int64" else "int32"
+        return lambda positions: [float(r) for r in np.asarray(
+            fn(np.asarray(positions, np_dtype)))]
+
+    def one(step):
+        return _to_float(schedule(keras.ops.convert_to_tensor(step, dtype)))
+
+    vectorized = [True]
+
+    def rates(positions):
+        if vectorized[0] and len(positions) > 1:
+            try:
+                out = np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(
+                    schedule(keras.ops.convert_to_tensor(np.asarray(positions), dtype)),
+                    "float32")), dtype=np.float64)
+            except Exception:   # a schedule with Python control flow on the step
+                out = None
+            if (out is not None and out.shape == (len(positions),)
+                    and np.allclose(out[[0, -1]], [one(positions[0]), one(positions[-1])],
+                                    rtol=1e-6, atol=0.0)):
+                return [float(r) for r in out]
+            vectorized[0] = False
+        return [one(p) for p in positions]
+
+    return rates
 
 
 class LearningRateCallback(keras.callbacks.Callback):
@@ -163,25 +223,11 @@ class LearningRateCallback(keras.callbacks.Callback):
         schedule = self.schedule
         if isinstance(schedule, Schedule):
             integral = all(isinstance(p, numbers.Integral) for p in positions)
-            dtype = tf.int64 if integral else tf.float32
+            dtype = "int64" if integral else "float32"
             fn = self._compiled.get(dtype)
             if fn is None:
-                def rates(steps):
-                    return tf.map_fn(lambda step: tf.cast(schedule(step), tf.float32), steps,
-                                     fn_output_signature=tf.float32)
-
-                # Every callback traces its own function once; TensorFlow's warning about
-                # functions traced "in a loop" would misread many callbacks as retracing.
-                logger = tf.get_logger()
-                level = logger.level
-                logger.setLevel(logging.ERROR)
-                try:
-                    fn = tf.function(rates, autograph=False).get_concrete_function(
-                        tf.TensorSpec([None], dtype))
-                finally:
-                    logger.setLevel(level)
-                self._compiled[dtype] = fn
-            return [float(r) for r in fn(tf.constant(positions, dtype)).numpy()]
+                fn = self._compiled[dtype] = _batched_schedule(schedule, dtype)
+            return fn(positions)
         if callable(schedule):
             return [_to_float(schedule(p)) for p in positions]
         return [float(schedule)] * len(positions)

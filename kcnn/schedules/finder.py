@@ -13,7 +13,6 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from kcnn._checks import check_choice, check_float, check_int
 
@@ -76,6 +75,8 @@ class LRFinderResult:
 
 def _batches(data, batch_size):
     """A repeating tf.data iterator over ``data``: a Dataset of batches, or (x, y[, w])."""
+    import tensorflow as tf   # tf.data on every backend; not imported by `import kcnn`
+
     if isinstance(data, tf.data.Dataset):
         return iter(data.repeat())
     if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):

@@ -1,0 +1,178 @@
+"""Console output: TensorFlow's start-up noise filtered, progress bars only on a terminal.
+
+TensorFlow 2.21 writes about eight lines to the C++ standard error while it loads and
+initializes its devices, some of them twice (two copies of absl, one in each of its shared
+libraries): "All log messages before absl::InitializeLog() ...", oneDNN's "custom operations
+are on", "Could not find cuda drivers", the CPU-instruction notice and, on a machine without a
+GPU, an ``E`` line "failed call to cuInit". ``TF_CPP_MIN_LOG_LEVEL`` does not reach the lines
+written before absl is initialized, and only a value set *before* TensorFlow loads counts.
+
+:func:`quiet_tensorflow_start` therefore redirects file descriptor 2 to a temporary file while
+TensorFlow (or Keras on its TensorFlow backend) loads and lists its devices, then writes back
+every line that is not one of those known notices: warnings and errors of any other kind stay
+visible, in order. Nothing is filtered when the user set ``TF_CPP_MIN_LOG_LEVEL=0`` (asking for
+all of TensorFlow's messages), and the variable itself is never changed. oneDNN stays on
+(``TF_ENABLE_ONEDNN_OPTS=0`` would change the numerics).
+
+:func:`fit_verbose` is the Keras verbosity for training progress: ``1`` (a progress bar
+redrawn with carriage returns) on a terminal, ``2`` (one line per epoch) when the output is
+redirected to a file or a pipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+
+__all__ = ["TENSORFLOW_NOISE", "is_tensorflow_noise", "quiet_stderr", "quiet_tensorflow_start",
+           "import_tensorflow", "fit_verbose", "on_terminal"]
+
+# The start-up notices of TensorFlow 2.20-2.21 on a CPU machine, by the C++ file that logs them
+# (the absl prefix is "<L><mmdd> <hh:mm:ss.us> <thread> <file>:<line>] ").
+_NOISY_SOURCES = ("port.cc", "cudart_stub.cc", "cpu_feature_guard.cc", "cuda_platform.cc",
+                  "cuda_executor.cc", "cuda_diagnostics.cc", "cuda_dnn.cc", "cuda_fft.cc",
+                  "cuda_blas.cc", "computation_placer.cc", "gpu_device.cc", "tpu_api_dlsym_initializer.cc")
+_ABSL_PREFIX = r"[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ "
+TENSORFLOW_NOISE = (
+    re.compile(r"WARNING: All log messages before absl::InitializeLog\(\) is called are "
+               r"written to STDERR"),
+    re.compile(_ABSL_PREFIX + r"(?:" + "|".join(re.escape(s) for s in _NOISY_SOURCES)
+               + r"):\d+\] "),
+    # the second line of cpu_feature_guard's notice
+    re.compile(r"To enable the following instructions: .*rebuild TensorFlow with the "
+               r"appropriate compiler flags\."),
+)
+# Lines of those sources that are real problems are kept, whatever the source file.
+_KEEP = re.compile(r"out of memory|OOM|Check failed|Segmentation|Aborted|Fatal", re.IGNORECASE)
+
+
+def is_tensorflow_noise(line):
+    """Whether ``line`` is one of TensorFlow's known start-up notices (see the module
+    docstring); real errors never are."""
+    line = line.rstrip("\r\n")
+    if _KEEP.search(line):
+        return False
+    return any(p.match(line) for p in TENSORFLOW_NOISE)
+
+
+def _user_wants_all_logs():
+    return os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() == "0"
+
+
+@contextlib.contextmanager
+def quiet_stderr(keep=lambda line: not is_tensorflow_noise(line)):
+    """Capture what is written to file descriptor 2 (C++ and Python alike) inside the
+    block, then write back the lines ``keep`` accepts, in order.
+
+    The capture goes to a temporary file (a pipe could fill up and block the writer); the
+    lines are written back also when the block raises. Does nothing when fd 2 cannot be
+    duplicated.
+    """
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    capture = tempfile.TemporaryFile(mode="w+b")
+    try:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (AttributeError, ValueError, OSError):
+                pass
+            os.dup2(saved, 2)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", errors="replace")
+            kept = "".join(line for line in text.splitlines(keepends=True) if keep(line))
+            if kept:
+                os.write(2, kept.encode("utf-8"))
+    finally:
+        os.close(saved)
+        capture.close()
+
+
+def _keras_backend_is_tensorflow():
+    """The backend Keras will choose (``KERAS_BACKEND``, else ``~/.keras/keras.json``), read
+    without importing Keras."""
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend is None:
+        import json
+
+        keras_home = os.environ.get("KERAS_HOME") or os.path.join(
+            os.path.expanduser("~") if os.access(os.path.expanduser("~"), os.W_OK)
+            else "/tmp", ".keras")
+        try:
+            with open(os.path.join(keras_home, "keras.json")) as f:
+                backend = json.load(f).get("backend")
+        except (OSError, ValueError, AttributeError):
+            backend = None
+    return (backend or "tensorflow") == "tensorflow"
+
+
+def _start_tensorflow():
+    import tensorflow as tf
+
+    # cuInit runs when devices are first listed; listing physical devices leaves them
+    # configurable (tf.config.set_visible_devices, memory growth) afterwards.
+    tf.config.list_physical_devices()
+    return tf
+
+
+def quiet_tensorflow_start(*, keras=True):
+    """Import Keras (when ``keras``) and, if it runs on TensorFlow, load TensorFlow and list
+    its devices with the start-up notices filtered from fd 2.
+
+    Loads TensorFlow only on the TensorFlow backend: on JAX or PyTorch, ``import kcnn`` leaves
+    it alone until a TensorFlow-only part (tf.data pipelines, ``tf.distribute``) asks for it
+    through :func:`import_tensorflow`. A no-op once TensorFlow is loaded.
+    """
+    tensorflow = _keras_backend_is_tensorflow()
+    if "tensorflow" in sys.modules or (not tensorflow and "keras" in sys.modules):
+        if keras:
+            import keras as _keras  # noqa: F401
+        return
+    context = contextlib.nullcontext() if _user_wants_all_logs() else quiet_stderr()
+    with context:
+        if keras:
+            import keras as _keras  # noqa: F401
+        if tensorflow:
+            _start_tensorflow()
+
+
+def import_tensorflow():
+    """``tensorflow``, loaded with its start-up notices filtered if not loaded yet (for the
+    parts of kcnn that need TensorFlow on any Keras backend: tf.data, tf.distribute)."""
+    if "tensorflow" not in sys.modules and not _user_wants_all_logs():
+        with quiet_stderr():
+            return _start_tensorflow()
+    import tensorflow as tf
+
+    return tf
+
+
+def on_terminal(stream=None):
+    """Whether ``stream`` (default ``sys.stdout``) is an interactive terminal or a notebook
+    (which redraws Keras's progress bars itself)."""
+    stream = sys.stdout if stream is None else stream
+    if stream is sys.stdout and "ipykernel" in sys.modules:
+        return True
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def fit_verbose(stream=None):
+    """Keras's ``verbose`` for training progress: 1 (progress bar) on a terminal, 2 (one line
+    per epoch, no carriage returns) when the output goes to a file or a pipe."""
+    return 1 if on_terminal(stream) else 2
