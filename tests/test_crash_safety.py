@@ -58,10 +58,13 @@ def test_folder_lock_refuses_a_second_holder_and_is_released(tmp_path):
 
 def test_folder_lock_across_processes_and_freed_when_the_holder_dies(tmp_path):
     folder = str(tmp_path / "run")
+    io_path = os.path.join(os.path.dirname(__file__), "..", "kcnn", "_io.py")
     code = textwrap.dedent(f"""
-        import sys, time
-        from kcnn._io import FolderLock
-        FolderLock({folder!r}).acquire()
+        import importlib.util, time
+        spec = importlib.util.spec_from_file_location("kcnn_io", {io_path!r})
+        io = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(io)  # without importing TensorFlow
+        io.FolderLock({folder!r}).acquire()
         print("locked", flush=True)
         time.sleep(60)
     """)
@@ -74,4 +77,88 @@ def test_folder_lock_across_processes_and_freed_when_the_holder_dies(tmp_path):
         proc.kill()
         proc.wait()
     with FolderLock(folder):  # the OS released the dead holder's lock
+        pass
+
+
+# === resuming after a torn backup ===
+
+class _CtrlC:
+    """A callback pressing Ctrl-C when ``epoch`` (0-based) begins."""
+
+    def __new__(cls, epoch):
+        import keras
+
+        class Interrupt(keras.callbacks.Callback):
+            def on_epoch_begin(self, e, logs=None):
+                if e == epoch:
+                    raise KeyboardInterrupt
+
+        return Interrupt()
+
+
+def _digits_recipe(**fields):
+    import dataclasses
+
+    from kcnn.training.cli import find_recipe, load_recipe_module
+
+    recipe = load_recipe_module(find_recipe("lenet5_digits")).RECIPE
+    return dataclasses.replace(recipe, **fields)
+
+
+def test_torn_backup_and_checkpoint_resume_from_the_last_good_epoch(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "run"
+    argv = ["--smoke", "--epochs", "4", "--output", str(out), "--verbose", "0"]
+    stopped = _digits_recipe(callbacks=lambda cfg, data, run: [_CtrlC(3)])
+    assert stopped.main(argv) == 130
+    err = capsys.readouterr().err
+    assert f"epoch 3 is the last finished one, saved in {out}" in err
+    assert "Resume with: " in err and "Traceback" not in err
+    assert [r["epoch"] for r in json.loads((out / "history.json").read_text())] == [1, 2, 3]
+    meta = json.loads((out / "backup" / "training_metadata.json").read_text())
+    assert meta["epoch"] == 3
+    assert not [n for n in os.listdir(out / "backup") if ".tmp-" in n]
+
+    # A kill mid-write from an older kcnn: the backup and the newest checkpoint are torn.
+    backup = out / "backup" / meta["weights"]
+    backup.write_bytes(backup.read_bytes()[: backup.stat().st_size // 2])
+    (out / "checkpoints" / "epoch_003.weights.h5").write_bytes(b"")
+    with pytest.warns(RuntimeWarning) as caught:
+        assert _digits_recipe().main(argv) == 0
+    message = " ".join(str(w.message) for w in caught)
+    assert str(backup) in message and "epoch_003.weights.h5" in message
+    assert "resuming from the last good state, after epoch 2" in message
+    rows = json.loads((out / "history.json").read_text())
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]          # no duplicate, none missing
+    assert (out / "history.csv").read_text().count("\n") == 5
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_done"] == 4 and metrics["resumed"] is True
+    assert "kcnn.load_model" in metrics["load_with"] and metrics["skipped_files"] == []
+    assert sorted(os.listdir(out / "checkpoints")) == ["epoch_003.weights.h5",
+                                                       "epoch_004.weights.h5"]
+    assert not (out / "backup").exists()
+    assert np.isfinite(metrics["test_accuracy"])
+
+
+def test_roll_back_drops_later_history_and_learning_rate_state(tmp_path):
+    from kcnn.training.rundir import RunDirectory
+
+    run = RunDirectory(tmp_path / "run", recipe="toy", config={})
+    try:
+        run.write_history([{"epoch": e, "loss": 1.0 / e} for e in (1, 2, 3)])
+        state = {"format": 1, "fingerprint": {"class": "ScheduleCallback"},
+                 "epochs": {"0": {"steps": 4}, "1": {"steps": 8}, "2": {"steps": 12}}}
+        (tmp_path / "run" / "schedule_state.json").write_text(json.dumps(state))
+        run.roll_back(2)
+        assert [r["epoch"] for r in run.read_history()] == [1, 2]
+        kept = json.loads((tmp_path / "run" / "schedule_state.json").read_text())
+        assert kept["epochs"] == {"0": {"steps": 4}, "1": {"steps": 8}}
+        assert kept["fingerprint"] == state["fingerprint"]
+        # a second writer is refused while this run holds the folder
+        with pytest.raises(FolderBusyError, match="choose another --output"):
+            RunDirectory(tmp_path / "run", recipe="toy", config={})
+    finally:
+        run.cleanup()
+    with FolderLock(tmp_path / "run"):  # released by cleanup
         pass

@@ -15,17 +15,146 @@ and then cropped out the central 256 x 256 patch"), then
 
 Pixel values stay in [0, 255]; the paper's normalisation (``kcnn.preprocessing``) is passed
 as ``preprocess``.
+
+Unreadable files never end a run: ``read_folder`` checks every file once when the dataset is
+made (``check_image``: its signature and end marker, with a trial decode only for files that
+look damaged) and leaves out empty, truncated and corrupt ones with one warning naming each;
+``skipped_files()`` lists them for the run's summary. A file damaged in a way the check cannot
+see (intact ends, broken middle) is dropped by the pipeline (``ignore_errors``) instead of
+stopping the epoch.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import warnings
 
 from kcnn._checks import check_choice, check_int
 from kcnn.data.pipelines import finish
 
+__all__ = ["EVAL_PROTOCOLS", "IMAGE_EXTENSIONS", "check_image", "eval_pipeline", "find_split",
+           "image_folders", "index_folder", "read_folder", "skipped_files", "train_pipeline",
+           "write_image_folders"]
+
 EVAL_PROTOCOLS = ("center", "ten_crop")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+_SIGNATURES = ((b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF87a", "gif"),
+               (b"GIF89a", "gif"), (b"BM", "bmp"))
+_TAIL = 4096
+_SKIPPED = {}
+_SKIPPED_LOCK = threading.Lock()
+_WARN_NAMES = 50
+
+
+def _looks_complete(kind, head, tail):
+    """Whether the file's end marker is where its format puts it (cheap, no decode)."""
+    if kind == "jpeg":
+        return b"\xff\xd9" in tail          # EOI; 0xFF in entropy data is byte-stuffed
+    if kind == "png":
+        return b"IEND" in tail[-64:]
+    if kind == "gif":
+        return tail.rstrip(b"\x00")[-1:] == b";"
+    return True                              # BMP: no end marker; the decoder decides
+
+
+def check_image(path):
+    """None when ``path`` looks like a complete image TensorFlow can decode, else the reason.
+
+    Reads the first bytes (the format's signature) and the last 4 KB (its end marker:
+    JPEG's EOI, PNG's IEND, GIF's trailer); a file whose end marker is missing is decoded
+    once with ``tf.io.decode_image`` and kept if that works (JPEGs with trailing bytes).
+    Empty files and files of no image format are refused without decoding.
+    """
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return "empty file (0 bytes)"
+        with open(path, "rb") as f:
+            head = f.read(16)
+            f.seek(max(0, size - _TAIL))
+            tail = f.read(_TAIL)
+    except OSError as error:
+        return f"unreadable ({error.strerror or error})"
+    kind = next((k for sig, k in _SIGNATURES if head.startswith(sig)), None)
+    if kind is None:
+        return f"not a JPEG, PNG, GIF or BMP image (starts with {head[:8]!r})"
+    if _looks_complete(kind, head, tail):
+        return None
+    import tensorflow as tf
+
+    try:
+        with open(path, "rb") as f:
+            tf.io.decode_image(f.read(), channels=3, expand_animations=False)
+    except Exception as error:  # noqa: BLE001 - TensorFlow raises InvalidArgumentError & co
+        import re
+
+        message = re.sub(r"\{\{function_node[^}]*\}\}\s*|\s*\[Op:\w+\]", "",
+                         str(getattr(error, "message", error))).strip().splitlines()
+        return f"truncated or corrupt {kind.upper()} ({message[0] if message else error})"
+    return None
+
+
+def skipped_files(*, clear=False):
+    """``[{"path", "reason"}, ...]`` of the files ``read_folder`` left out in this process
+    (since the last ``clear=True`` call), for a run's metrics.json and summary."""
+    with _SKIPPED_LOCK:
+        found = [{"path": p, "reason": r} for p, r in sorted(_SKIPPED.items())]
+        if clear:
+            _SKIPPED.clear()
+    return found
+
+
+def index_folder(path, *, class_names=None, check=True):
+    """The images of a class-per-folder directory, in Keras's order.
+
+    Classes are the sorted sub-folders (or ``class_names``, in that order); files are those
+    with an image extension, walked in sorted order like
+    ``keras.utils.image_dataset_from_directory``.
+
+    Returns:
+        ``(paths, labels, class_names, skipped)``; ``skipped`` is ``[(path, reason)]`` of
+        the files ``check_image`` refused (left out of ``paths``), when ``check``.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    found = sorted(d for d in os.listdir(path)
+                   if os.path.isdir(os.path.join(path, d)) and not d.startswith("."))
+    if class_names is None:
+        class_names = found
+    else:
+        missing = [c for c in class_names if c not in found]
+        if missing:
+            raise ValueError(f"The class folders {missing} are missing in {path}. Expected: "
+                             f"class_names among {found}. Received: class_names={class_names}")
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        for root, _, files in sorted(os.walk(os.path.join(path, name))):
+            for fname in sorted(files):
+                if fname.lower().endswith(IMAGE_EXTENSIONS):
+                    paths.append(os.path.join(root, fname))
+                    labels.append(label)
+    skipped = []
+    if check and paths:
+        with ThreadPoolExecutor(max_workers=min(16, len(paths))) as pool:
+            reasons = list(pool.map(check_image, paths, chunksize=64))
+        skipped = [(p, r) for p, r in zip(paths, reasons) if r is not None]
+        if skipped:
+            bad = {p for p, _ in skipped}
+            kept = [(p, y) for p, y in zip(paths, labels) if p not in bad]
+            paths, labels = [p for p, _ in kept], [y for _, y in kept]
+    return paths, labels, list(class_names), skipped
+
+
+def _warn_skipped(path, skipped):
+    with _SKIPPED_LOCK:
+        _SKIPPED.update(skipped)
+    names = [f"  {p}: {r}" for p, r in skipped[:_WARN_NAMES]]
+    if len(skipped) > _WARN_NAMES:
+        names.append(f"  ... and {len(skipped) - _WARN_NAMES} more (all are listed in the "
+                     "run's metrics.json)")
+    warnings.warn(f"Skipped {len(skipped)} unreadable image file(s) in {path}:\n"
+                  + "\n".join(names), RuntimeWarning, stacklevel=3)
 
 
 def find_split(root, names):
@@ -40,18 +169,45 @@ def find_split(root, names):
 def read_folder(path, *, resize=256, class_names=None, shuffle=False, seed=0):
     """Unbatched ``(image, label)`` dataset of a class-per-folder directory.
 
+    Reads like ``keras.utils.image_dataset_from_directory(..., crop_to_aspect_ratio=True)``
+    (the same file order, shuffling and resizing), but leaves out the files ``check_image``
+    refuses, with one warning naming them, and drops any other file that fails to decode.
+
     Returns:
         ``(dataset, class_names, count)``; images are float32 ``(resize, resize, 3)`` in
-        [0, 255], labels int32.
+        [0, 255], labels int32; ``count`` excludes skipped files.
     """
-    import keras
+    import numpy as np
+    import tensorflow as tf
+    from keras.preprocessing.image import smart_resize
 
     check_int("resize", resize, minimum=1)
-    ds = keras.utils.image_dataset_from_directory(
-        path, labels="inferred", label_mode="int", class_names=class_names, color_mode="rgb",
-        batch_size=None, image_size=(resize, resize), shuffle=shuffle, seed=seed,
-        crop_to_aspect_ratio=True, verbose=False)
-    return ds, list(ds.class_names), len(ds.file_paths)
+    if not os.path.isdir(path):
+        raise ValueError(f"`path` must be a folder of class sub-folders of images. "
+                         f"Received: path={path!r}")
+    paths, labels, class_names, skipped = index_folder(path, class_names=class_names)
+    if skipped:
+        _warn_skipped(path, skipped)
+    if not paths:
+        raise ValueError(f"No readable images in {path} (files ending in "
+                         f"{', '.join(IMAGE_EXTENSIONS)} inside one sub-folder per class). "
+                         f"Received: path={path!r}")
+    if shuffle:  # the file order Keras's index_directory gives for this seed
+        order_seed = np.random.randint(1e6) if seed is None else seed
+        np.random.RandomState(order_seed).shuffle(paths)
+        np.random.RandomState(order_seed).shuffle(labels)
+
+    def load(file, label):
+        image = tf.io.decode_image(tf.io.read_file(file), channels=3, expand_animations=False)
+        image = smart_resize(image, (resize, resize), interpolation="bilinear")
+        image.set_shape((resize, resize, 3))
+        return image, label
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, "int32")))
+    if shuffle:
+        ds = ds.shuffle(1024, seed=seed)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    return ds, class_names, len(paths)
 
 
 def train_pipeline(ds, *, batch_size, image_size, seed=0, flip=True, color=None,

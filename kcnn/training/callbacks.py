@@ -1,5 +1,5 @@
-"""Callbacks every run uses: NaN guard, per-epoch checkpoints, history and TensorBoard
-writers, and a throughput meter.
+"""Callbacks every run uses: NaN guard, per-epoch checkpoints, the resumable backup, history
+and TensorBoard writers, and a throughput meter.
 
 They work both under ``model.fit`` and under kcnn's own distributed loop
 (``kcnn.training.loop``), which drives them through a ``keras.callbacks.CallbackList``.
@@ -7,14 +7,16 @@ They work both under ``model.fit`` and under kcnn's own distributed loop
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import time
 
 import keras
 
-from kcnn.training.rundir import write_json
+from kcnn._io import atomic_path
+
+__all__ = ["EpochBackup", "EpochCheckpoint", "HistoryWriter", "NaNGuard", "SummaryWriter",
+           "Throughput", "TrainingDivergedError", "current_learning_rate"]
 
 
 class TrainingDivergedError(RuntimeError):
@@ -77,8 +79,28 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.run.checkpoint_dir, exist_ok=True)
-        self.model.save_weights(self.run.checkpoint_path(epoch + 1), overwrite=True)
+        with atomic_path(self.run.checkpoint_path(epoch + 1)) as tmp:
+            self.model.save_weights(tmp)
         self.run.prune_checkpoints(self.keep)
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """Commits the training state after every epoch into ``backup/`` (see
+    ``RunDirectory.write_backup``); it goes last in the callback list, so the backup of an
+    epoch exists only once its history, learning-rate state and checkpoint were written.
+
+    Unlike ``keras.callbacks.BackupAndRestore``, which saves ``latest.weights.h5`` in place
+    (a kill mid-write leaves a file no rerun can load; its ``double_checkpoint`` copies the
+    old file in place too and only falls back on ``OSError``), every file is written to a
+    temporary name and renamed. Restoring is ``RunDirectory.restore``.
+    """
+
+    def __init__(self, run):
+        super().__init__()
+        self.run = run
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.run.write_backup(self.model, epoch + 1)
 
 
 class HistoryWriter(keras.callbacks.Callback):
@@ -90,6 +112,9 @@ class HistoryWriter(keras.callbacks.Callback):
         self.run = run
         self.rows = run.read_history()
         self._start = None
+
+    def on_train_begin(self, logs=None):
+        self.rows = self.run.read_history()  # as rolled back by a resume
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -108,16 +133,7 @@ class HistoryWriter(keras.callbacks.Callback):
         self.write()
 
     def write(self):
-        write_json(self.run.history_path, self.rows)
-        keys = []
-        for r in self.rows:
-            keys += [k for k in r if k not in keys]
-        tmp = self.run.path("history.csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        os.replace(tmp, self.run.path("history.csv"))
+        self.run.write_history(self.rows)
 
 
 class SummaryWriter(keras.callbacks.Callback):

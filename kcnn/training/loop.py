@@ -1,7 +1,9 @@
 """The two training engines.
 
-* ``fit_keras``: ``model.fit`` with kcnn's callbacks and Keras's ``BackupAndRestore``; used
-  with the default and the mirrored strategy.
+* ``fit_keras``: ``model.fit`` with kcnn's callbacks, resumed from the run folder's newest
+  readable state (``RunDirectory.restore``) and backed up after every epoch
+  (``EpochBackup``, an atomic replacement for Keras's ``BackupAndRestore``); used with the
+  default and the mirrored strategy.
 * ``fit_distributed``: kcnn's own train step run through ``strategy.run`` inside a
   ``tf.function`` (TensorFlow's distribution engine), for ``MultiWorkerMirroredStrategy``.
   Keras 3.15's ``model.fit`` fails there with two workers (``ValueError: Attempt to convert a
@@ -16,37 +18,30 @@ weights, regularization, scaled for the number of replicas) and drive the same c
 
 from __future__ import annotations
 
-import json
-import os
-
 import keras
 
-from kcnn.training.rundir import write_json
+from kcnn.training.callbacks import EpochBackup
+
+__all__ = ["fit_distributed", "fit_keras"]
 
 
 def fit_keras(model, train, *, epochs, run, callbacks, validation=None, steps_per_epoch=None,
               verbose=1):
-    """``model.fit`` that resumes from ``run.backup_dir``; returns the History."""
-    backup = keras.callbacks.BackupAndRestore(run.backup_dir, delete_checkpoint=False)
-    return model.fit(train, epochs=epochs, validation_data=validation,
-                     steps_per_epoch=steps_per_epoch, callbacks=[backup, *callbacks],
-                     verbose=verbose, shuffle=False)
+    """``model.fit`` that resumes from the run folder's newest readable state; returns the
+    History.
 
-
-def _state_path(run):
-    return os.path.join(run.backup_dir, "state.json")
-
-
-def _restore(model, run):
-    """Restores weights and optimizer state from the chief's backup; returns the epoch to
-    start at."""
-    path = os.path.join(run.shared_backup_dir, "state.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        state = json.load(f)
-    model.load_weights(os.path.join(run.shared_backup_dir, "latest.weights.h5"))
-    return int(state["epoch"])
+    The backup callback goes last, so an epoch is committed only after every other
+    callback wrote its files for it.
+    """
+    if not model.built:
+        raise ValueError("fit_keras needs a built model (call it on a batch first). "
+                         f"Received: model={model.name!r} (unbuilt)")
+    with model.distribute_strategy.scope():
+        initial_epoch = run.restore(model)
+    return model.fit(train, epochs=epochs, initial_epoch=initial_epoch,
+                     validation_data=validation, steps_per_epoch=steps_per_epoch,
+                     callbacks=[*callbacks, EpochBackup(run)], verbose=verbose,
+                     shuffle=False)
 
 
 def _check_agreement(strategy, epoch):
@@ -61,12 +56,6 @@ def _check_agreement(strategy, epoch):
             f"The workers would resume from different epochs (this one from epoch {epoch}). "
             "Resuming a multi-worker run needs --output on a filesystem every worker can "
             "read; otherwise start afresh with --overwrite.")
-
-
-def _backup(model, run, epoch):
-    os.makedirs(run.backup_dir, exist_ok=True)
-    model.save_weights(os.path.join(run.backup_dir, "latest.weights.h5"), overwrite=True)
-    write_json(_state_path(run), {"epoch": epoch})
 
 
 def fit_distributed(model, train, *, strategy, epochs, steps_per_epoch, run, callbacks,
@@ -148,7 +137,7 @@ def fit_distributed(model, train, *, strategy, epochs, steps_per_epoch, run, cal
     cb = keras.callbacks.CallbackList([*callbacks, history], add_history=False,
                                       add_progbar=bool(verbose) and run.chief, model=model,
                                       verbose=verbose, epochs=epochs, steps=steps_per_epoch)
-    initial_epoch = _restore(model, run)
+    initial_epoch = run.restore(model)
     _check_agreement(strategy, initial_epoch)
     model.stop_training = False
     cb.on_train_begin()
@@ -169,8 +158,8 @@ def fit_distributed(model, train, *, strategy, epochs, steps_per_epoch, run, cal
             for batch in val_dist:
                 test_step(batch)
             logs.update(results("val_"))
-        _backup(model, run, epoch + 1)
         cb.on_epoch_end(epoch, logs)
+        run.write_backup(model, epoch + 1)  # the commit, after every callback's files
         if model.stop_training:
             break
     cb.on_train_end(logs)

@@ -1,21 +1,27 @@
 """Recipes: a paper's training settings plus the functions that build data, model and
 optimizer, and the runner that trains them into a run folder.
 
-A recipe file (``recipes/<model>_<dataset>.py``) defines ``RECIPE = training.Recipe(...)``
-and ``main(argv=None)``::
+A recipe file (``recipes/<model>_<dataset>.py``) declares its settings as a frozen
+dataclass (``kcnn.training.config``) and defines ``RECIPE = training.Recipe(...)`` and
+``main(argv=None)``::
 
+    import dataclasses
     from kcnn import training
+
+    @dataclasses.dataclass(frozen=True)
+    class CifarConfig(training.Config):
+        model: str = training.setting("resnet20", "registry name of the network")
+        epochs: int = 182
+        batch_size: int = 128
+        lr: float | None = training.setting(None, "initial rate (default: the preset's)")
 
     def data(cfg):                      # -> training.Data (batched tf.data pipelines)
         ...
     def model(cfg, data):               # built inside the strategy's scope
         return kcnn.build(cfg.model, input_shape=data.input_shape, num_classes=data.num_classes)
-    def compile(cfg, data):             # keyword arguments of model.compile
-        return {"optimizer": ..., "loss": ..., "metrics": [...]}
 
-    RECIPE = training.Recipe(name="lenet5_digits", description="...",
-                             defaults={"epochs": 30, "batch_size": 32, "lr": 1e-3, ...},
-                             data=data, model=model, compile=compile,
+    RECIPE = training.Recipe(name="resnet_cifar10", description="...", config=CifarConfig,
+                             data=data, model=model, preset="resnet_cifar",
                              smoke={"epochs": 1, "steps_per_epoch": 2})
 
     def main(argv=None):
@@ -24,9 +30,12 @@ and ``main(argv=None)``::
     if __name__ == "__main__":
         raise SystemExit(main())
 
-``RECIPE.main`` parses the command line (one option per setting, see
-``kcnn.training.config``), trains with ``run`` and prints a summary whose last line is
-``test accuracy: 0.xxxx``.
+A recipe names a ``kcnn.schedules`` preset (the paper's optimizer, rate, momentum, weight
+decay and schedule; see ``kcnn.training.classification.schedule_preset`` for the settings
+that adjust it), or gives an ``optimizer(cfg, data)`` hook. A run builds the preset once and
+passes its optimizer to ``model.compile`` and its callbacks to ``fit``. ``RECIPE.main``
+parses the command line (one option per setting), trains with ``run`` and prints a summary
+whose last line is ``test accuracy: 0.xxxx``.
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kcnn.training import config as config_lib
-from kcnn.training.config import COMMON_CHOICES, COMMON_DEFAULTS, COMMON_HELP
+
+__all__ = ["Data", "Recipe", "Setup", "default_output", "run"]
 
 
 @dataclasses.dataclass
@@ -71,7 +81,17 @@ class Data:
     eval_protocol: str | None = None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """How a run trains, built once: ``model.compile`` arguments (optimizer included), the
+    callbacks that drive the learning rate, and the preset they come from (or None)."""
+
+    compile_args: Mapping
+    callbacks: list
+    preset: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Recipe:
     """A paper's training recipe.
 
@@ -79,76 +99,140 @@ class Recipe:
         name: recipe name (the file name without ``.py``); the default run folder is
             ``./runs/<name>``.
         description: one paragraph for ``--help``.
-        defaults: the paper's settings; merged over ``COMMON_DEFAULTS`` (``epochs``,
-            ``batch_size``, ``seed``, ``deterministic``, ``precision``, ``jit_compile``,
-            ``run_eagerly``, ``strategy``, ``steps_per_epoch``, ``smoke``).
         data: ``data(cfg) -> Data``; must honour ``cfg.smoke`` (tiny generated data, see
             ``kcnn.data.synthetic``).
         model: ``model(cfg, data) -> keras.Model``, called inside the strategy's scope.
-        compile: ``compile(cfg, data) -> dict`` of ``model.compile`` arguments (optimizer,
-            loss, loss_weights, metrics); ``jit_compile`` is added from the configuration.
+        config: the recipe's frozen :class:`kcnn.training.Config` subclass (its defaults
+            are the paper's settings). Without it, ``defaults`` (with ``help`` and
+            ``choices``) declares the settings, typed by their default values.
+        preset: ``kcnn.schedules`` preset name, or ``preset(cfg) -> name``: the run builds
+            it once (``classification.schedule_preset``) and trains with its optimizer and
+            callbacks.
+        optimizer: ``optimizer(cfg, data) -> keras optimizer`` for recipes without a
+            preset.
+        compile_args: ``compile_args(cfg, data) -> dict`` of the other ``model.compile``
+            arguments (loss, loss_weights, metrics); default: sparse categorical
+            cross-entropy and accuracy. ``jit_compile`` is added from the configuration.
         callbacks: optional ``callbacks(cfg, data, run) -> list`` of extra Keras callbacks
-            (learning-rate schedules; ``run.schedule_state_path`` is where they keep their
-            state for resuming); they run before kcnn's writers, so a learning rate they put
-            into the epoch logs reaches history.csv and TensorBoard.
+            (``run.schedule_state_path`` is where learning-rate callbacks keep their state
+            for resuming); they run after the preset's and before kcnn's writers, so a
+            learning rate they put into the epoch logs reaches history.csv and TensorBoard.
         evaluate: optional ``evaluate(cfg, model, data) -> dict`` replacing the default
             test evaluation (``kcnn.training.evaluate``); must return ``"accuracy"`` in [0, 1].
         smoke: settings applied by ``--smoke`` unless given explicitly (tiny sizes, one
             epoch, one or two steps); ``run_eagerly`` is always among them, since running
             two steps eagerly is quicker than tracing the train step.
-        help: help text per setting.
-        choices: allowed values per setting.
+        defaults, help, choices: settings declared as a flat dictionary (when ``config``
+            is None).
     """
 
     name: str
     description: str
-    defaults: Mapping
     data: Callable
     model: Callable
-    compile: Callable
+    config: type | None = None
+    preset: str | Callable | None = None
+    optimizer: Callable | None = None
+    compile_args: Callable | None = None
     callbacks: Callable | None = None
     evaluate: Callable | None = None
     smoke: Mapping = dataclasses.field(default_factory=dict)
+    defaults: Mapping = dataclasses.field(default_factory=dict)
     help: Mapping = dataclasses.field(default_factory=dict)
     choices: Mapping = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.config is None:
+            object.__setattr__(self, "config", config_lib.config_class(
+                self.name, self.defaults, help=self.help, choices=self.choices))
+        elif not (isinstance(self.config, type) and issubclass(self.config, config_lib.Config)
+                  and dataclasses.is_dataclass(self.config)):
+            raise TypeError("`config` must be a dataclass subclassing kcnn.training.Config. "
+                            f"Received: config={self.config!r}")
+        if (self.preset is None) == (self.optimizer is None):
+            raise ValueError(f"Recipe {self.name!r} must give exactly one of `preset` (a "
+                             "kcnn.schedules preset name) and `optimizer` (a hook). "
+                             f"Received: preset={self.preset!r}, optimizer={self.optimizer!r}")
+        unknown = set(self.smoke) - {s.name for s in self.config.settings()}
+        if unknown:
+            raise ValueError(f"`smoke` names unknown settings of {self.name!r}: "
+                             f"{sorted(unknown)}. Received: smoke={dict(self.smoke)!r}")
+
+    @property
+    def settings(self):
+        """The :class:`kcnn.training.config.Setting` of every setting."""
+        return self.config.settings()
+
     @property
     def all_defaults(self):
-        return {**COMMON_DEFAULTS, **self.defaults}
+        """``{setting: default}`` (the paper's values)."""
+        return {s.name: s.default for s in self.settings}
 
     def parser(self):
-        return config_lib.build_parser(
-            self.name, self.description, self.all_defaults,
-            help={**COMMON_HELP, **self.help}, choices={**COMMON_CHOICES, **self.choices})
+        return config_lib.build_parser(self.name, self.description, self.settings)
 
     def parse(self, argv=None):
-        """Parses a command line; returns ``(cfg, run_options)``."""
+        """Parses and validates a command line; returns ``(cfg, run_options)``."""
         args = self.parser().parse_intermixed_args(list(sys.argv[1:] if argv is None else argv))
-        given = {k: v for k, v in vars(args).items()
-                 if k in self.all_defaults and v is not None}
-        given.update(config_lib.parse_overrides(args.overrides, self.all_defaults))
-        return self.config(**given), {"output": args.output, "overwrite": args.overwrite,
-                                      "verbose": args.verbose}
+        names = {s.name for s in self.settings}
+        given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+        given.update(config_lib.parse_overrides(args.overrides, self.settings))
+        return self.configure(**given), {"output": args.output, "overwrite": args.overwrite,
+                                          "verbose": args.verbose}
 
-    def config(self, **settings):
-        """The resolved configuration for ``settings`` over the defaults."""
-        return config_lib.resolve(self.all_defaults, given=settings,
-                                  smoke_overrides={"run_eagerly": True, **self.smoke})
+    def configure(self, **settings):
+        """The validated configuration for ``settings`` over the defaults (the smoke
+        settings apply when ``smoke`` is set and the user did not give that setting)."""
+        names = {s.name for s in self.settings}
+        unknown = set(settings) - names
+        if unknown:
+            import difflib
+
+            hints = [f"{k!r} (did you mean {', '.join(map(repr, close))}?)" if close else repr(k)
+                     for k in sorted(unknown)
+                     for close in [difflib.get_close_matches(k, names, n=2)]]
+            raise ValueError(f"Unknown settings for recipe {self.name!r}: {', '.join(hints)}. "
+                             f"Received: {settings!r}")
+        smoke = settings.get("smoke", self.all_defaults.get("smoke", False))
+        values = dict({"run_eagerly": True, **self.smoke} if smoke else {})
+        values.update(settings)
+        return self.config(**values)
+
+    def setup(self, cfg, data, run=None):
+        """The optimizer (the preset's, built once, or the ``optimizer`` hook's), the other
+        compile arguments and the learning-rate callbacks of a run, as a :class:`Setup`."""
+        from kcnn.training import classification
+
+        preset = None
+        callbacks = []
+        if self.preset is not None:
+            name = self.preset(cfg) if callable(self.preset) else self.preset
+            preset = classification.schedule_preset(name, cfg, data, run)
+            optimizer = preset.make_optimizer()
+            callbacks = list(preset.callbacks)
+        else:
+            optimizer = self.optimizer(cfg, data)
+        if self.compile_args is not None:
+            extra = dict(self.compile_args(cfg, data))
+        else:
+            extra = classification.classifier_compile(num_classes=data.num_classes, top5=False)
+        return Setup(compile_args={"optimizer": optimizer, **extra}, callbacks=callbacks,
+                     preset=preset)
 
     def run(self, cfg=None, *, output=None, overwrite=False, verbose=1, **settings):
         """Trains and evaluates; see ``kcnn.training.run``."""
-        cfg = cfg if cfg is not None else self.config(**settings)
+        cfg = cfg if cfg is not None else self.configure(**settings)
         return run(self, cfg, output=output, overwrite=overwrite, verbose=verbose)
 
     def main(self, argv=None):
-        """Command-line entry point; returns the exit code."""
+        """Command-line entry point; returns the exit code (2 for a refused command)."""
         from kcnn.training.callbacks import TrainingDivergedError
         from kcnn.training.rundir import ConfigMismatchError
 
         try:
             cfg, options = self.parse(argv)
             metrics = run(self, cfg, **options)
-        except (ConfigMismatchError, TrainingDivergedError, ValueError) as error:
+        except (ConfigMismatchError, TrainingDivergedError, ValueError, TypeError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1 if isinstance(error, TrainingDivergedError) else 2
         if metrics.get("chief", True):
@@ -249,7 +333,7 @@ def _train(recipe, cfg, run_dir, *, strategy, chief, say, verbose):
     finally:
         wall = time.perf_counter() - start
 
-    model.save(run_dir.model_path)
+    run_dir.save_model(model)
     if recipe.evaluate is not None:
         result = recipe.evaluate(cfg, model, data)
     else:
@@ -268,6 +352,7 @@ def _train(recipe, cfg, run_dir, *, strategy, chief, say, verbose):
         "precision": policy, "strategy": cfg.strategy, "replicas": replicas,
         "final_epoch": rows[-1] if rows else None, "model_path": run_dir.model_path,
     }
+    metrics.update(report.run_notes())
     write_json(run_dir.metrics_path, metrics)
     if rows and chief:
         report.plot_history(rows, run_dir.plot_path, title=f"{recipe.name} ({model.name})")

@@ -1,6 +1,16 @@
-"""The end of a run: the curves plot and the one-screen summary."""
+"""The end of a run: the curves plot, the one-screen summary and the Ctrl-C message."""
 
 from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+from kcnn._io import atomic_path
+
+__all__ = ["interrupted", "plot_history", "resume_command", "summary_lines"]
+
+LOAD_NOTE = "import kcnn first, or load with kcnn.load_model(path)"
 
 
 def plot_history(rows, path, *, title=None):
@@ -37,7 +47,8 @@ def plot_history(rows, path, *, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -57,6 +68,60 @@ def summary_lines(metrics, *, run_dir):
     lines.append(f"  top-1 accuracy  {metrics['test_accuracy']:.4f}")
     if "test_top5_accuracy" in metrics:
         lines.append(f"  top-5 accuracy  {metrics['test_top5_accuracy']:.4f}")
+    skipped = metrics.get("skipped_files") or []
+    if skipped:
+        lines.append(f"  skipped files   {len(skipped)} unreadable image(s), listed in "
+                     "metrics.json")
     lines.append(f"  model           {metrics.get('model_path')}")
+    lines.append(f"  loading it      {metrics.get('load_with') or LOAD_NOTE}")
     lines.append("=" * 64)
     return lines
+
+
+def resume_command(argv=None):
+    """The command line that resumes this process's run: ``sys.argv`` without
+    ``--overwrite`` (which would delete the run), with ``--output`` made explicit."""
+    argv = list(sys.argv if argv is None else argv)
+    program, args = argv[0], argv[1:]
+    base = os.path.basename(program)
+    if base == "__main__.py":
+        head = ["python", "-m", os.path.basename(os.path.dirname(program))]
+    elif program.endswith(".py"):
+        head = ["python", program]
+    else:
+        head = [base or "python"]
+    args = [a for a in args if a != "--overwrite"]
+    from kcnn.training.rundir import active_run
+
+    run = active_run()
+    if run is not None and not any(a == "--output" or a.startswith("--output=")
+                                   for a in args):
+        args += ["--output", run.shared_root]
+    return shlex.join(head + args)
+
+
+def interrupted(argv=None, *, stream=None):
+    """Prints the one-line Ctrl-C message (what was saved, the command that resumes) and
+    returns the exit code 130 (128 + SIGINT), as shells do."""
+    from kcnn.training.rundir import active_run
+
+    stream = stream or sys.stderr
+    run = active_run()
+    command = resume_command(argv)
+    if run is None:
+        print(f"\nInterrupted before the run folder was set up; nothing was saved. Run "
+              f"again with: {command}", file=stream, flush=True)
+        return 130
+    epoch = run.last_saved_epoch()
+    saved = (f"epoch {epoch} is the last finished one, saved in {run.shared_root}" if epoch
+             else f"no epoch had finished yet (run folder {run.shared_root})")
+    print(f"\nInterrupted: {saved}. Resume with: {command}", file=stream, flush=True)
+    return 130
+
+
+def run_notes():
+    """What metrics.json adds for the reader: the image files left out as unreadable (see
+    ``kcnn.data.folders``) and how to load ``model.keras`` (its kcnn layers need kcnn)."""
+    from kcnn.data.folders import skipped_files
+
+    return {"skipped_files": skipped_files(clear=True), "load_with": LOAD_NOTE}

@@ -4,7 +4,7 @@ Layout of ``runs/<recipe>/``::
 
     config.json        the resolved configuration, the command and the software versions
     checkpoints/       epoch_NNN.weights.h5 after each finished epoch (the last few kept)
-    backup/            training state for resuming (Keras BackupAndRestore; removed at the end)
+    backup/            training state for resuming (the last finished epoch; removed at the end)
     history.csv/.json  per-epoch metrics, learning rate included
     schedule_state.json  learning-rate callbacks' counters (plateaus, reductions)
     logs/              TensorBoard event files
@@ -14,7 +14,15 @@ Layout of ``runs/<recipe>/``::
 
 A folder belongs to one configuration: running again with the same settings resumes (or,
 when the run has finished, reports its result again); different settings are refused unless
-``overwrite`` is given.
+``overwrite`` is given. One process at a time writes a folder (``kcnn._io.FolderLock`` on
+``.lock``); a second is refused at once.
+
+Every file is written atomically (``kcnn._io``), and the end of an epoch commits in one order:
+history, learning-rate state, checkpoint, then the backup. Resuming loads the newest readable
+of the backup and the checkpoints; when a newer file is unreadable (a torn write from an older
+kcnn, a full disk, a damaged copy) it warns, names the file and rolls the history and the
+learning-rate state back to the epoch it resumes from, so an interruption costs at most the
+epoch it hits.
 """
 
 from __future__ import annotations
@@ -25,15 +33,29 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 
+from kcnn._io import FolderLock, atomic_json, atomic_path, atomic_write
 from kcnn.training.config import config_diff
+
+__all__ = ["ConfigMismatchError", "RunDirectory", "active_run", "readable_weights",
+           "write_json"]
 
 ENTRIES = ("config.json", "checkpoints", "backup", "history.csv", "history.json", "logs",
            "model.keras", "metrics.json", "curves.png", "schedule_state.json")
 
 
+BACKUP_METADATA = "training_metadata.json"
+_ACTIVE = []
+
+
 class ConfigMismatchError(ValueError):
     """Raised when a run folder holds a run with a different configuration."""
+
+
+def active_run():
+    """The ``RunDirectory`` this process opened last (for the Ctrl-C message), or None."""
+    return _ACTIVE[-1] if _ACTIVE else None
 
 
 class RunDirectory:
@@ -57,7 +79,17 @@ class RunDirectory:
         if not chief:
             self.root = tempfile.mkdtemp(prefix="kcnn_worker_")
         self.resumed = False
-        self._prepare(overwrite)
+        self.resumed_from = None
+        self._created = not os.path.isdir(self.shared_root)
+        self._lock = FolderLock(self.shared_root, what="run") if chief else None
+        if self._lock is not None:
+            self._lock.acquire()  # FolderBusyError when another process trains here
+        try:
+            self._prepare(overwrite)
+        except BaseException:
+            self.cleanup()
+            raise
+        _ACTIVE[:] = [self]
 
     # === Paths ===
     def path(self, *parts):
@@ -156,6 +188,140 @@ class RunDirectory:
                 f"The folder {self.root} holds run files but no config.json; use --overwrite "
                 "to start afresh there or --output DIR for another folder.")
 
+    # === Backups and resuming ===
+    def write_backup(self, model, epoch):
+        """Saves the training state after ``epoch`` finished epochs into ``backup/``.
+
+        The weights go to ``backup/epoch_NNN.weights.h5`` (atomically), then
+        ``training_metadata.json`` naming them replaces the old one (the commit), then older
+        backup weights are removed: a kill at any instant leaves a complete backup.
+        """
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch_{epoch:03d}.weights.h5"
+        with atomic_path(os.path.join(self.backup_dir, name)) as tmp:
+            model.save_weights(tmp)
+        atomic_json(os.path.join(self.backup_dir, BACKUP_METADATA),
+                    {"epoch": int(epoch), "weights": name})
+        for other in os.listdir(self.backup_dir):
+            if other.endswith(".weights.h5") and other != name and not other.startswith("."):
+                os.remove(os.path.join(self.backup_dir, other))
+
+    def _saved_states(self):
+        """``[(epoch, path, kind), ...]`` of every saved state, newest first (a backup
+        before a checkpoint of the same epoch), and messages about unusable metadata."""
+        found, problems = [], []
+        backup = os.path.join(self.shared_root, "backup")
+        for meta_name, default in ((BACKUP_METADATA, "latest.weights.h5"),
+                                   ("state.json", "latest.weights.h5")):
+            meta = os.path.join(backup, meta_name)
+            if not os.path.exists(meta):
+                continue
+            try:
+                with open(meta) as f:
+                    record = json.load(f)
+                epoch = int(record["epoch"])
+                weights = os.path.join(backup, os.path.basename(record.get("weights", default)))
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                problems.append(f"{meta} is unreadable ({type(error).__name__}: {error})")
+                continue
+            found.append((epoch, weights, "backup"))
+            break
+        checkpoints = os.path.join(self.shared_root, "checkpoints")
+        if os.path.isdir(checkpoints):
+            for name in os.listdir(checkpoints):
+                if name.startswith("epoch_") and name.endswith(".weights.h5"):
+                    try:
+                        epoch = int(name[6:-11])
+                    except ValueError:
+                        continue
+                    found.append((epoch, os.path.join(checkpoints, name), "checkpoint"))
+        found.sort(key=lambda item: (-item[0], item[2] != "backup"))
+        return found, problems
+
+    def last_saved_epoch(self):
+        """The newest epoch with a saved state (backup or checkpoint; unchecked), or 0."""
+        found, _ = self._saved_states()
+        return found[0][0] if found else 0
+
+    def restore(self, model):
+        """Loads the newest readable saved state into ``model``; returns its epoch.
+
+        Tries the backup and the per-epoch checkpoints from the newest; an unreadable file
+        (truncated, empty, not HDF5) is skipped with a warning naming it. The history and
+        the learning-rate state are rolled back to the epoch resumed from (on the chief).
+        Returns 0, after the same roll-back, when nothing readable was saved.
+
+        Raises:
+            RuntimeError: a file passed the check but failed to load, after the model's
+                weights may have been partly overwritten.
+        """
+        found, problems = self._saved_states()
+        epoch = 0
+        for candidate, path, kind in found:
+            error = readable_weights(path)
+            if error is None:
+                if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
+                    model.optimizer.build(model.trainable_variables)
+                try:
+                    model.load_weights(path)
+                except Exception as load_error:  # noqa: BLE001 - named in the message
+                    raise RuntimeError(
+                        f"Resuming the run in {self.shared_root} failed while loading {path} "
+                        f"({type(load_error).__name__}: {load_error}); the model may be half "
+                        "loaded. Rerun the command to try again, or pass --overwrite to "
+                        "start afresh.") from load_error
+                epoch = candidate
+                break
+            problems.append(f"the {kind} {path} (epoch {candidate}) is unreadable: {error}")
+        if problems:
+            where = (f"resuming from the last good state, after epoch {epoch}" if epoch
+                     else "no readable saved state is left, so training starts again from "
+                          "epoch 1")
+            warnings.warn(f"Run folder {self.shared_root}: " + "; ".join(problems)
+                          + f". Skipped it: {where}.", RuntimeWarning, stacklevel=2)
+        self.resumed_from = epoch
+        if self.chief:
+            self.roll_back(epoch)
+        return epoch
+
+    def roll_back(self, epoch):
+        """Drops history rows and learning-rate state recorded after ``epoch`` epochs."""
+        rows = self.read_history()
+        if any(r.get("epoch", 0) > epoch for r in rows):
+            self.write_history([r for r in rows if r.get("epoch", 0) <= epoch])
+        path = self.schedule_state_path
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    state = json.load(f)
+                epochs = state.get("epochs", {})
+                kept = {k: v for k, v in epochs.items() if int(k) < epoch}
+            except (OSError, ValueError, AttributeError, TypeError):
+                os.remove(path)  # unreadable: the callbacks start from their initial state
+                return
+            if len(kept) != len(epochs):
+                atomic_json(path, {**state, "epochs": kept}, indent=1)
+
+    def write_history(self, rows):
+        """Writes ``history.json`` and ``history.csv`` (atomically)."""
+        import csv
+        import io
+
+        write_json(self.history_path, rows)
+        keys = []
+        for r in rows:
+            keys += [k for k in r if k not in keys]
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(self.path("history.csv"), text.getvalue())
+
+    def save_model(self, model):
+        """Saves the final model to ``model.keras`` atomically."""
+        with atomic_path(self.model_path) as tmp:
+            model.save(tmp)
+
     def clear(self):
         """Deletes this run's files (only the entries a run writes; only on the chief)."""
         self.resumed = False
@@ -190,8 +356,12 @@ class RunDirectory:
     def read_history(self):
         if not os.path.exists(self.history_path):
             return []
-        with open(self.history_path) as f:
-            return json.load(f)
+        try:
+            with open(self.history_path) as f:
+                rows = json.load(f)
+        except (OSError, ValueError):
+            return []
+        return rows if isinstance(rows, list) else []
 
     def prune_checkpoints(self, keep):
         """Keeps the newest ``keep`` per-epoch checkpoints."""
@@ -199,18 +369,46 @@ class RunDirectory:
             os.remove(path)
 
     def cleanup(self):
-        """Removes a non-chief worker's temporary folder."""
+        """Releases the folder's lock (removing the folder when this run created it and
+        wrote nothing into it) and removes a non-chief worker's temporary folder."""
         if not self.chief:
             shutil.rmtree(self.root, ignore_errors=True)
+        if self._lock is not None and self._lock.held:
+            if self._created and os.listdir(self.shared_root) == [".lock"]:
+                os.remove(self._lock.path)
+                os.rmdir(self.shared_root)
+            self._lock.release()
 
 
 def write_json(path, value):
     """Writes JSON atomically (a crash never leaves half a file)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=2, default=_jsonable)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic_json(path, value, indent=2, default=_jsonable)
+
+
+def readable_weights(path):
+    """None when ``path`` is a complete HDF5 weights file, else why it is not.
+
+    Opens it with h5py and reads every dataset, which finds truncated, empty and foreign
+    files before any of it is loaded into a model.
+    """
+    import h5py
+
+    if not os.path.exists(path):
+        return "missing"
+    if os.path.getsize(path) == 0:
+        return "empty (0 bytes)"
+    problems = []
+
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]
+
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(read)
+    except Exception as error:  # noqa: BLE001 - h5py raises OSError, KeyError, RuntimeError
+        problems.append(f"{type(error).__name__}: {error}")
+    return problems[0] if problems else None
 
 
 def _jsonable(value):
