@@ -4,4 +4,5 @@
 from setuptools import find_packages, setup
 
 setup(packages=find_packages(include=["kcnn", "kcnn.*"]) + ["kcnn.recipes"],
-      package_dir={"kcnn.recipes": "recipes"})
+      package_dir={"kcnn.recipes": "recipes"},
+      package_data={"kcnn.imagenet": ["classes.json"]})

@@ -1,0 +1,127 @@
+"""Classifying image files and measuring top-1/top-5 on an ImageNet validation folder.
+
+The folder holds one sub-folder per class named by its WordNet id (``val/n01440764/*.JPEG``,
+the layout ``keras.utils.image_dataset_from_directory`` and torchvision's ``ImageFolder``
+read), or the flat official ``ILSVRC2012_img_val`` folder with a labels file (one WordNet id
+or class index per line, in sorted file-name order, e.g. TensorFlow Datasets'
+``validation_labels.txt``). A subset of the classes is fine: accuracy is over the 1,000-way
+prediction either way. An image that cannot be decoded is skipped, named and counted.
+TensorFlow-only (``tf.data``), imported lazily.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from kcnn.imagenet import NUM_CLASSES, index_of
+from kcnn.imagenet.images import list_images, load_image
+
+__all__ = ["Result", "predict_files", "labelled_files", "evaluate_files"]
+
+
+def predict_files(model, paths, transform, preprocess, *, batch_size=16):
+    """Scores of ``model`` for each readable image of ``paths``.
+
+    Returns:
+        ``(scores, read, skipped)``: a float32 ``(n, classes)`` array for the ``read`` paths,
+        and ``[(path, reason)]`` for the files that could not be read.
+    """
+    read, skipped, rows = [], [], []
+    batch, names = [], []
+
+    def flush():
+        if batch:
+            x = preprocess(np.stack(batch))
+            rows.append(np.asarray(model(x, training=False), dtype="float32"))
+            read.extend(names)
+            batch.clear()
+            names.clear()
+
+    for path in paths:
+        try:
+            batch.append(load_image(path, transform))
+            names.append(path)
+        except ValueError as e:
+            skipped.append((path, str(e)))
+            continue
+        if len(batch) == batch_size:
+            flush()
+    flush()
+    scores = np.concatenate(rows) if rows else np.zeros((0, 0), "float32")
+    return scores, read, skipped
+
+
+def _read_labels(path, count):
+    with open(path, encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    if len(lines) < count:
+        raise ValueError(f"The labels file has {len(lines)} lines for {count} images. "
+                         f"Received: labels={path!r}")
+    labels = []
+    for line in lines[:count]:
+        token = line.split()[-1]
+        labels.append(int(token) if token.isdigit() else index_of(token))
+    return labels
+
+
+def labelled_files(folder, *, labels=None, limit=None):
+    """``(paths, class indices)`` of an ImageNet-style validation folder (see the module
+    docstring); ``limit`` keeps the first ``limit`` images of each class sub-folder, or of
+    the flat folder.
+
+    Raises:
+        ValueError: if the folder has neither WordNet-id sub-folders nor images with a
+            ``labels`` file, or a sub-folder is not an ILSVRC-2012 WordNet id.
+    """
+    if not os.path.isdir(folder):
+        raise ValueError(f"No folder {folder!r}. Received: data_dir={folder!r}")
+    if labels is not None:
+        paths = list_images(folder)
+        if limit:
+            paths = paths[:limit]
+        return paths, _read_labels(labels, len(paths))
+    subdirs = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    if not subdirs:
+        raise ValueError(f"{folder} has no class sub-folders: name them by WordNet id "
+                         f"(n01440764/ ...), or pass the flat folder with a labels file. "
+                         f"Received: data_dir={folder!r}")
+    paths, classes = [], []
+    for d in subdirs:
+        index = index_of(d)
+        files = list_images(os.path.join(folder, d))
+        files = files[:limit] if limit else files
+        paths += files
+        classes += [index] * len(files)
+    return paths, classes
+
+
+class Result(dict):
+    """``images``, ``skipped``, ``top1``, ``top5`` (fractions), ``classes``."""
+
+
+def evaluate_files(model, paths, classes, transform, preprocess, *, batch_size=16,
+                   log=sys.stderr):
+    """Top-1/top-5 accuracy of ``model`` on labelled image files.
+
+    Returns:
+        A ``Result``; unreadable images are counted in ``skipped`` and named on ``log``.
+    """
+    label_of = dict(zip(paths, classes))
+    scores, read, skipped = predict_files(model, paths, transform, preprocess,
+                                          batch_size=batch_size)
+    for path, reason in skipped:
+        print(f"skipped: {reason}", file=log)
+    if not read:
+        raise ValueError(f"None of the {len(paths)} images could be read.")
+    if scores.shape[1] != NUM_CLASSES:
+        raise ValueError(f"The model predicts {scores.shape[1]} classes; ImageNet "
+                         f"evaluation needs {NUM_CLASSES}.")
+    truth = np.array([label_of[p] for p in read])
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+    top1 = float(np.mean(order[:, 0] == truth))
+    top5 = float(np.mean(np.any(order == truth[:, None], axis=1)))
+    return Result(images=len(read), skipped=len(skipped), top1=top1, top5=top5,
+                  classes=len(set(classes)))

@@ -1,0 +1,145 @@
+"""Building a network with ImageNet weights, and converting a downloaded checkpoint once into
+kcnn's own ``.weights.h5``.
+
+A converted file records the network, the builder arguments of its variant and the source it
+came from as HDF5 attributes (``kcnn_model``, ``kcnn_build_kwargs``, ``kcnn_source``), so
+``kcnn predict --weights OUT.weights.h5`` and ``build_pretrained`` rebuild the same variant
+and use the source's preprocessing without being told again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+__all__ = ["ATTRS", "is_path", "build_pretrained", "converted_info", "convert"]
+
+ATTRS = ("kcnn_model", "kcnn_build_kwargs", "kcnn_source")
+
+
+def is_path(weights):
+    """Whether ``weights`` names a file (rather than "imagenet" or a source name)."""
+    if isinstance(weights, os.PathLike):
+        return True
+    return isinstance(weights, str) and (os.sep in weights or os.path.exists(weights)
+                                         or weights.endswith((".h5", ".keras", ".pth",
+                                                              ".caffemodel", ".safetensors")))
+
+
+def converted_info(path):
+    """``(model, build_kwargs, source_name)`` recorded in a file written by ``convert``, or
+    None for any other file."""
+    path = os.fspath(path)
+    if not path.endswith(".h5") or not os.path.isfile(path):
+        return None
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if "kcnn_model" not in f.attrs:
+                return None
+            source = f.attrs.get("kcnn_source", "")
+            return (str(f.attrs["kcnn_model"]), json.loads(f.attrs["kcnn_build_kwargs"]),
+                    str(source) or None)
+    except (OSError, ValueError):
+        return None
+
+
+def _merge_variant(variant, kwargs, what):
+    for key, value in variant.items():
+        if key in kwargs and kwargs[key] != value:
+            raise ValueError(f"{what} needs {key}={value!r}; drop the argument or choose "
+                             f"another source. Received: {key}={kwargs[key]!r}")
+    return {**variant, **kwargs}
+
+
+def build_pretrained(name, weights="imagenet", *, source=None, **kwargs):
+    """Builds ``name`` with published or local weights.
+
+    Args:
+        name: a registered network.
+        weights: "imagenet", a source name (``kcnn.weights.sources``) or a file path.
+        source: for a file path, the source it came from (its variant is built and its
+            preprocessing applies); files written by ``convert`` record it themselves.
+        **kwargs: other builder arguments; one contradicting the checkpoint's variant is
+            refused.
+
+    Returns:
+        ``(model, source)``; ``source`` is the ``WeightSource`` or None when unknown.
+    """
+    import kcnn
+    from kcnn.weights.sources import resolve
+
+    spec = kcnn.get_spec(name)
+    if not is_path(weights):
+        if source is not None:
+            raise ValueError(f"`source` applies to a weights file; {weights!r} already names "
+                             f"a source. Received: source={source!r}")
+        found = resolve(spec.name, weights)
+        return kcnn.build(spec.name, weights=weights, **kwargs), found
+    path = os.fspath(weights)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No weights file at {path!r}. Received: weights={weights!r}")
+    info = converted_info(path)
+    if info is not None:
+        model, recorded, recorded_source = info
+        if model != spec.name:
+            raise ValueError(f"{path} was converted for {model!r}, not {spec.name!r}. "
+                             f"Received: name={name!r}")
+        kwargs = _merge_variant(recorded, kwargs, f"{path} (converted with {recorded})")
+        source = source or recorded_source
+    found = resolve(spec.name, source) if source is not None else None
+    if found is not None:
+        kwargs = _merge_variant(found.variant, kwargs, f"{found.origin} {found.name!r}")
+    return kcnn.build(spec.name, weights=path, **kwargs), found
+
+
+def convert(src, name, output, *, source=None, overwrite=False, **kwargs):
+    """Reads checkpoint ``src`` into network ``name`` and writes kcnn's ``.weights.h5``.
+
+    Offline: ``src`` is a local file in any format ``kcnn.weights`` reads. The output is
+    written atomically (``kcnn._io.atomic_path``) with the variant recorded.
+
+    Args:
+        src: the downloaded checkpoint.
+        name: the registered network it is for.
+        output: path ending in ``.weights.h5``.
+        source: the source ``src`` came from ("keras", "torchvision_v2", ...), giving its
+            variant; or pass the variant's builder arguments in ``kwargs``.
+        overwrite: replace an existing ``output``.
+        **kwargs: builder arguments (e.g. ``stride_in_3x3=True``).
+
+    Returns:
+        The model with the weights loaded.
+
+    Raises:
+        ValueError: for a bad ``output`` name, an existing ``output`` without
+            ``overwrite``, or a checkpoint that does not fit; nothing is written then.
+    """
+    output = os.fspath(output)
+    if not output.endswith(".weights.h5"):
+        raise ValueError(f"`output` must end in .weights.h5 (kcnn's own weights format). "
+                         f"Received: output={output!r}")
+    if os.path.exists(output) and not overwrite:
+        raise ValueError(f"{output} exists; pass overwrite=True (--overwrite) to replace it. "
+                         f"Received: output={output!r}")
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise ValueError(f"The folder of `output` does not exist: {folder}. "
+                         f"Received: output={output!r}")
+    if not os.path.isfile(os.fspath(src)):
+        raise FileNotFoundError(f"No checkpoint at {os.fspath(src)!r}. Received: src={src!r}")
+    model, found = build_pretrained(name, src, source=source, **kwargs)
+    import h5py
+
+    from kcnn._io import atomic_path
+    from kcnn.registry import get_spec
+
+    variant = {**(dict(found.variant) if found else {}), **kwargs}
+    with atomic_path(output) as tmp:
+        model.save_weights(tmp)
+        with h5py.File(tmp, "a") as f:
+            f.attrs["kcnn_model"] = get_spec(name).name
+            f.attrs["kcnn_build_kwargs"] = json.dumps(variant, sort_keys=True)
+            f.attrs["kcnn_source"] = found.name if found else ""
+    return model
