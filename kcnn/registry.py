@@ -88,6 +88,7 @@ def register_model(name=None, *, family, paper, input_shape, params=None,
 
         @functools.wraps(fn)
         def entry_point(**kwargs):
+            _check_data_format(key)
             weights = kwargs.pop("weights", None)
             model = fn(**kwargs)
             if weights is not None:
@@ -106,6 +107,19 @@ def register_model(name=None, *, family, paper, input_shape, params=None,
         return entry_point
 
     return decorator
+
+
+def _check_data_format(name):
+    """kcnn's networks are channels-last; refuse Keras's channels-first setting by name."""
+    import keras
+
+    if keras.config.image_data_format() != "channels_last":
+        raise ValueError(
+            f"kcnn builds channels-last networks only (inputs of shape (height, width, "
+            f"channels)); call keras.config.set_image_data_format('channels_last') before "
+            f"building {name!r} (on a GPU, XLA and cuDNN choose a fast layout by "
+            f"themselves). Received: keras.config.image_data_format()="
+            f"{keras.config.image_data_format()!r}")
 
 
 def unregister_model(name):
