@@ -69,6 +69,31 @@ def test_position_bias_adds_a_bias_per_position():
         PositionBias().build((None, None, 4, 1))
 
 
+def test_position_bias_built_for_19x19_names_the_board_size_at_13x13():
+    layer = PositionBias()
+    layer(np.zeros((1, 19, 19, 1), "float32"))
+    with pytest.raises(ValueError, match=r"shape \(19, 19, 1\) and cannot be applied to "
+                                         r"inputs of shape \(13, 13, 1\).*board_size=13"):
+        layer(np.zeros((1, 13, 13, 1), "float32"))
+
+
+def test_builders_refuse_channels_first_by_name():
+    import keras
+
+    import kcnn
+
+    keras.config.set_image_data_format("channels_first")
+    try:
+        for build in (lambda: kcnn.build("lenet5"),
+                      lambda: kcnn.models.alphago.alphago_policy(filters=4, num_layers=2)):
+            with pytest.raises(ValueError, match=r"set_image_data_format\('channels_last'\)"
+                                                 r".*Received: keras.config.image_data_format"
+                                                 r"\(\)='channels_first'"):
+                build()
+    finally:
+        keras.config.set_image_data_format("channels_last")
+
+
 @pytest.mark.parametrize("kwargs,error,match", [
     ({"num_classes": 10}, TypeError, "does not apply"),
     ({"pooling": "avg"}, TypeError, "does not apply"),

@@ -20,7 +20,8 @@ class PositionBias(keras.layers.Layer):
     Args:
         **kwargs: base layer arguments (``name``, ``dtype``).
 
-    Input shape: ``(batch, *dims)`` with every dimension after the batch known.
+    Input shape: ``(batch, *dims)`` with every dimension after the batch known; once built,
+    the same dims (a bias learned for a 19x19 board has no value for a 13x13 one).
     Output shape: the input shape.
     """
 
@@ -32,6 +33,17 @@ class PositionBias(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=shape, initializer="zeros")
 
     def call(self, inputs):
+        shape = tuple(inputs.shape[1:])
+        expected = tuple(self.bias.shape)
+        if len(shape) != len(expected) or any(
+                d is not None and d != e for d, e in zip(shape, expected)):
+            raise ValueError(
+                f"PositionBias {self.name!r} holds one bias per position of shape {expected} "
+                f"and cannot be applied to inputs of shape {shape}: a network with a "
+                f"per-position bias works on the board size it was built for (for another "
+                f"size, build a new one, e.g. kcnn.build('alphago_policy', "
+                f"board_size={shape[0] if shape else '...'})). "
+                f"Received: inputs.shape={tuple(inputs.shape)}")
         return inputs + ops.cast(self.bias, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
