@@ -21,6 +21,7 @@ DELEGATED = {
     "predict": ("kcnn.imagenet.cli", "predict_main", "top-5 ImageNet classes of images"),
     "evaluate": ("kcnn.imagenet.cli", "evaluate_main", "top-1/top-5 on an ImageNet val folder"),
     "weights": ("kcnn.imagenet.cli", "weights_main", "published weights: list, fetch, convert"),
+    "show": ("kcnn.visualize.run", "cli_main", "a run's numbers and pictures: kcnn show RUN"),
 }
 
 
