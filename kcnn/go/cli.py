@@ -45,7 +45,8 @@ def main(argv=None):
     """Runs ``kcnn go`` with the arguments after ``go``; returns the exit code."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "convert":
-        from kcnn.go.convert import convert
+        from kcnn._io import FolderBusyError
+        from kcnn.go.convert import EmptySplitWarning, convert
         from kcnn.go.sgf import SgfWarning
 
         planes = int(args.planes) if args.planes.isdigit() else args.planes
@@ -53,19 +54,28 @@ def main(argv=None):
             with warnings.catch_warnings():
                 # the progress bar already prints each skipped record on its own line
                 warnings.simplefilter("ignore" if not args.quiet else "default", SgfWarning)
+                warnings.simplefilter("ignore", EmptySplitWarning)  # printed below
                 meta = convert(args.source, args.out_dir, board_size=args.board_size,
                                planes=planes, test_fraction=args.test_fraction,
                                seed=args.seed, shard_size=args.shard_size,
                                workers=args.workers, progress=not args.quiet,
                                overwrite=args.overwrite)
-        except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
+        except (ValueError, TypeError, FileNotFoundError, FileExistsError,
+                FolderBusyError) as e:
             print(f"kcnn go convert: error: {e}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print(f"\nkcnn go convert: interrupted; {args.out_dir} holds no finished "
+                  "conversion (run the command again to convert from the start).",
+                  file=sys.stderr)
+            return 130
         train, test = meta["splits"]["train"], meta["splits"]["test"]
         print(f"{train['games'] + test['games']} games, {len(meta['skipped'])} skipped; "
               f"train: {train['positions']} positions from {train['games']} games, "
               f"test: {test['positions']} positions from {test['games']} games -> "
               f"{args.out_dir}")
+        for note in meta.get("warnings", []):
+            print(f"kcnn go convert: warning: {note}", file=sys.stderr)
         return 0
     return 2  # pragma: no cover  (argparse requires a command)
 

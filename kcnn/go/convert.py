@@ -9,6 +9,10 @@ not depend on the order of the files or the number of workers, and duplicate rec
 in the same split. Broken or illegal records are skipped with an ``SgfWarning`` naming the
 record and the move, and counted; they never stop a conversion.
 
+Every shard is written under a temporary name and renamed when complete, and
+``metadata.json`` is written last (atomically): a folder with ``metadata.json`` always holds a
+whole conversion. One conversion at a time writes a folder (``kcnn._io.FolderLock``).
+
 Layout of the output folder::
 
     metadata.json               board size, planes, record layout, files, counts, games
@@ -32,8 +36,9 @@ bytes    content
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
-import json
+import math
 import multiprocessing
 import os
 import sys
@@ -43,16 +48,21 @@ import warnings
 import numpy as np
 
 from kcnn._checks import check_bool, check_float, check_int
+from kcnn._io import FolderLock, atomic_json, atomic_path
 from kcnn.go.board import IllegalMoveError, colour_code
 from kcnn.go.planes import features, num_planes
 from kcnn.go.sgf import SgfError, SgfWarning, count_records, iter_records, parse_sgf, replay
 
-__all__ = ["convert", "record_dtype", "FORMAT", "HEADER_BYTES"]
+__all__ = ["EmptySplitWarning", "convert", "record_dtype", "FORMAT", "HEADER_BYTES"]
 
 FORMAT = "kcnn-go-shards"
 VERSION = 1
 HEADER_BYTES = 7
 SPLITS = ("train", "test")
+
+
+class EmptySplitWarning(UserWarning):
+    """A conversion held out no test game (or kept no training game)."""
 
 
 def record_dtype(size, planes):
@@ -121,6 +131,7 @@ class _ShardWriter:
         self.directory, self.split, self.shard_size = directory, split, shard_size
         self.files, self.counts = [], []
         self._file = None
+        self._commit = None
 
     def write(self, records):
         start = 0
@@ -136,14 +147,37 @@ class _ShardWriter:
     def _open(self):
         self.close()
         name = f"{self.split}-{len(self.files):05d}.bin"
-        self._file = open(os.path.join(self.directory, name), "wb")
+        self._commit = contextlib.ExitStack()
+        tmp = self._commit.enter_context(atomic_path(os.path.join(self.directory, name)))
+        self._file = self._commit.enter_context(open(tmp, "wb"))
         self.files.append(name)
         self.counts.append(0)
 
-    def close(self):
+    def close(self, error=None):
+        """Closes the open shard: renamed into place, or removed after an ``error``."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            commit, self._file, self._commit = self._commit, None, None
+            if error is None:
+                commit.close()
+            else:
+                commit.__exit__(type(error), error, error.__traceback__)
+
+
+def _split_warnings(games, test_fraction):
+    """Messages for an empty test (or training) split that the user did not ask for."""
+    n_test = sum(1 for g in games if g["split"] == "test")
+    n_games = len(games)
+    if n_games and n_test == 0 and test_fraction > 0:
+        need = math.ceil(1 / test_fraction)
+        return [f"the test split is empty: none of the {n_games} games was held out. "
+                f"test_fraction={test_fraction:g} holds out each game with that chance "
+                f"(by a hash of its record), so a test split needs about {need} games or "
+                f"more (1/test_fraction; {3 * need} to be fairly sure of one); convert more "
+                f"games or raise --test-fraction."]
+    if n_games and n_test == n_games and test_fraction < 1:
+        return [f"the training split is empty: all {n_games} games were held out for "
+                f"testing (test_fraction={test_fraction:g}); lower --test-fraction."]
+    return []
 
 
 class Progress:
@@ -255,14 +289,24 @@ def convert(source, out_dir, *, board_size=19, planes=49, test_fraction=0.034, s
     out_dir = os.fspath(out_dir)
     meta_path = os.path.join(out_dir, "metadata.json")
     if os.path.exists(meta_path) and not overwrite:
-        raise FileExistsError(f"`out_dir` already holds a conversion; pass overwrite=True to "
-                              f"replace it. Received: out_dir={out_dir!r}")
+        raise FileExistsError(f"`out_dir` already holds a conversion; pass overwrite=True "
+                              f"(--overwrite with `kcnn go convert`) to replace it. "
+                              f"Received: out_dir={out_dir!r}")
     total = count_records(source)
-    os.makedirs(out_dir, exist_ok=True)
-    for name in os.listdir(out_dir):
-        if name.endswith(".bin") and name.startswith(SPLITS):
-            os.remove(os.path.join(out_dir, name))
-    config = (board_size, planes, test_fraction, seed)
+    with FolderLock(out_dir, what="conversion"):
+        if os.path.exists(meta_path):
+            os.remove(meta_path)  # first: a folder with metadata.json holds a whole conversion
+        for name in os.listdir(out_dir):
+            if name.endswith(".bin") and name.lstrip(".").startswith(SPLITS):
+                os.remove(os.path.join(out_dir, name))  # old shards and killed writes
+        return _convert(source, out_dir, meta_path, total,
+                        (board_size, planes, test_fraction, seed), shard_size=shard_size,
+                        workers=workers, progress=progress)
+
+
+def _convert(source, out_dir, meta_path, total, config, *, shard_size, workers, progress):
+    """``convert`` once the arguments are checked and ``out_dir`` is locked and cleared."""
+    board_size, planes, test_fraction, seed = config
     # Compile (or load) the engine before forking so every worker inherits it.
     _convert_record("warm-up", b"(;SZ[%d];B[aa])" % board_size, config)
 
@@ -271,6 +315,7 @@ def convert(source, out_dir, *, board_size=19, planes=49, test_fraction=0.034, s
     bar = Progress(total, enabled=progress)
     batches = _batches(iter_records(source), 4)
     pool = _pool(workers) if workers > 1 else None
+    failure = None
     try:
         if pool is None:
             results = (_convert_batch(b, config) for b in batches)
@@ -284,20 +329,26 @@ def convert(source, out_dir, *, board_size=19, planes=49, test_fraction=0.034, s
                         skipped.append({"name": name, "reason": error})
                         n_skipped += 1
                         bar.message(f"warning: {error}")
-                        warnings.warn(error, SgfWarning, stacklevel=2)
+                        warnings.warn(error, SgfWarning, stacklevel=3)
                         continue
                     records["game"] = len(games)
                     writers[split].write(records)
                     games.append({"name": name, "split": split, "positions": len(records)})
                     positions += len(records)
             bar.update(len(batch), positions, n_skipped)
+    except BaseException as error:
+        failure = error
+        raise
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
         for w in writers.values():
-            w.close()
+            w.close(failure)
         bar.close()
+    notes = _split_warnings(games, test_fraction)
+    for note in notes:
+        warnings.warn(note, EmptySplitWarning, stacklevel=3)
     dtype = record_dtype(board_size, planes)
     metadata = {
         "format": FORMAT, "version": VERSION, "board_size": board_size, "planes": planes,
@@ -306,10 +357,9 @@ def convert(source, out_dir, *, board_size=19, planes=49, test_fraction=0.034, s
         "splits": {s: {"files": w.files, "positions": int(sum(w.counts)),
                        "games": sum(1 for g in games if g["split"] == s)}
                    for s, w in writers.items()},
-        "records": total, "skipped": skipped, "games": games,
+        "records": total, "skipped": skipped, "warnings": notes, "games": games,
     }
-    with open(meta_path, "w") as f:
-        json.dump(metadata, f, indent=1)
+    atomic_json(meta_path, metadata, indent=1)
     return metadata
 
 
