@@ -103,7 +103,7 @@ class Result(dict):
 
 
 def evaluate_files(model, paths, classes, transform, preprocess, *, batch_size=16,
-                   log=sys.stderr):
+                   log=None):
     """Top-1/top-5 accuracy of ``model`` on labelled image files.
 
     Returns:
@@ -113,7 +113,7 @@ def evaluate_files(model, paths, classes, transform, preprocess, *, batch_size=1
     scores, read, skipped = predict_files(model, paths, transform, preprocess,
                                           batch_size=batch_size)
     for path, reason in skipped:
-        print(f"skipped: {reason}", file=log)
+        print(f"skipped: {reason}", file=log or sys.stderr)
     if not read:
         raise ValueError(f"None of the {len(paths)} images could be read.")
     if scores.shape[1] != NUM_CLASSES:
