@@ -12,6 +12,7 @@ import difflib
 import fnmatch
 import functools
 import inspect
+import os
 import re
 from collections.abc import Callable, Mapping
 
@@ -52,6 +53,14 @@ class ModelSpec:
     feature_layers: tuple = ()
     description: str = ""
 
+    @property
+    def weights(self):
+        """The published checkpoints of this network (``kcnn.weights.sources``), the
+        default (``weights="imagenet"``) first; empty when none is known."""
+        from kcnn.weights.sources import sources_for
+
+        return sources_for(self.name)
+
     def build(self, **kwargs):
         return self.builder(**kwargs)
 
@@ -69,7 +78,9 @@ def register_model(name=None, *, family, paper, input_shape, params=None,
     """Decorator registering a keyword-only builder under ``name``.
 
     The decorated function keeps working when called directly; the registered entry point
-    also accepts ``weights=PATH`` (weights saved from a kcnn model of the same architecture).
+    also accepts ``weights``: "imagenet" or a source name (``ModelSpec.weights``) builds the
+    checkpoint's variant and loads the published file, downloaded once; a path loads a
+    local file of any format ``kcnn.weights.load_weights`` reads.
 
     Raises:
         ValueError: if ``name`` is already registered, or the builder takes positional
@@ -90,12 +101,9 @@ def register_model(name=None, *, family, paper, input_shape, params=None,
         def entry_point(**kwargs):
             _check_data_format(key)
             weights = kwargs.pop("weights", None)
-            model = fn(**kwargs)
-            if weights is not None:
-                from kcnn.weights import load_weights
-
-                load_weights(model, weights)
-            return model
+            if weights is None:
+                return fn(**kwargs)
+            return _build_with_weights(fn, key, weights, kwargs)
 
         doc = inspect.getdoc(fn) or ""
         _REGISTRY[key] = ModelSpec(
@@ -120,6 +128,39 @@ def _check_data_format(name):
             f"building {name!r} (on a GPU, XLA and cuDNN choose a fast layout by "
             f"themselves). Received: keras.config.image_data_format()="
             f"{keras.config.image_data_format()!r}")
+
+
+def _is_source_name(weights):
+    """A word such as "imagenet" or "torchvision_v2", not the path of an existing file."""
+    return (re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", weights) is not None
+            and not os.path.exists(weights))
+
+
+def _build_with_weights(fn, key, weights, kwargs):
+    """``weights=``: "imagenet" or a source name builds the source's variant and loads its
+    (downloaded, cached) file; a path loads that file into the model built as asked."""
+    from kcnn.weights import load_weights
+
+    if isinstance(weights, os.PathLike) or (isinstance(weights, str)
+                                            and not _is_source_name(weights)):
+        return load_weights(fn(**kwargs), weights)
+    if not isinstance(weights, str):
+        raise TypeError("`weights` must be None (no pretrained weights), \"imagenet\", a "
+                        f"source name or a file path. Received: weights={weights!r}")
+    from kcnn.weights.download import fetch
+    from kcnn.weights.sources import resolve
+
+    source = resolve(key, weights)
+    for argument, value in source.variant.items():
+        if argument in kwargs and kwargs[argument] != value:
+            raise ValueError(
+                f"weights={weights!r} ({source.origin}'s checkpoint {source.name!r} of "
+                f"{key}) needs {argument}={value!r}; leave `{argument}` out or choose "
+                f"another source (kcnn.get_spec({key!r}).weights). "
+                f"Received: {argument}={kwargs[argument]!r}")
+    model = fn(**{**source.variant, **kwargs})
+    path = fetch(source, include_top=kwargs.get("include_top", True))
+    return load_weights(model, path, source=source)
 
 
 def unregister_model(name):

@@ -1,5 +1,8 @@
 """Loading weights saved from a kcnn model into a freshly built one (``weights=PATH``).
 
+The format is read from the content (``kcnn.weights.checkpoint``), so the suffix does not
+matter.
+
 Two kinds of file are accepted:
 
 - a ``.keras`` model file (``model.save(path)``): weights are matched by layer and variable
@@ -16,7 +19,7 @@ from collections import Counter
 
 import numpy as np
 
-__all__ = ["load_weights"]
+__all__ = ["load_kcnn_file", "read_kcnn_file"]
 
 
 def _variables(model):
@@ -92,29 +95,50 @@ def _load_h5_file(model, path):
                              f"{str(e).splitlines()[0]}") from None
 
 
-def load_weights(model, path):
-    """Loads ``path`` into ``model`` after checking that they match.
+def read_kcnn_file(path):
+    """The variables of a kcnn ``.keras`` or ``.weights.h5`` file as a ``Checkpoint`` of
+    format "kcnn", keyed by their HDF5 paths."""
+    import io
+    import zipfile
 
-    Args:
-        model: a built Keras model.
-        path: a ``.keras`` or ``.weights.h5`` file saved from a kcnn model.
+    import h5py
+
+    from kcnn.weights.checkpoint import Checkpoint, CheckpointError
+
+    tensors = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            tensors[name] = np.asarray(obj)
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                data = io.BytesIO(z.read("model.weights.h5"))
+            with h5py.File(data, "r") as f:
+                f.visititems(visit)
+        else:
+            with h5py.File(path, "r") as f:
+                f.visititems(visit)
+    except (OSError, KeyError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"The kcnn weights file {path!r} cannot be read (truncated or "
+                              f"damaged?): {e}") from None
+    return Checkpoint("kcnn", tensors, path)
+
+
+def load_kcnn_file(model, path):
+    """Loads a file saved from a kcnn model (``.keras`` or ``.weights.h5``) into ``model``
+    after checking that they match.
 
     Raises:
-        ValueError: if the file is missing, of another kind, or does not match the model;
-            the message names the layers that differ.
+        ValueError: if the file does not match the model; the message names the layers that
+            differ.
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError("`weights` must be a path to a .keras or .weights.h5 file (kcnn ships "
-                        f"no pretrained weights). Received: weights={path!r}")
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError("`weights` must be the path of a file saved from a kcnn model (kcnn "
-                         f"ships no pretrained weights); no such file. Received: weights={path!r}")
-    if path.endswith(".keras"):
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if is_zip:
         _load_keras_file(model, path)
-    elif path.endswith(".weights.h5"):
-        _load_h5_file(model, path)
     else:
-        raise ValueError("`weights` must end in .keras or .weights.h5. "
-                         f"Received: weights={path!r}")
+        _load_h5_file(model, path)
     return model
