@@ -17,6 +17,7 @@ k = 256). ``--smoke`` trains a tiny network on a few seeded random 9x9 games wri
 """
 
 import atexit
+import dataclasses
 import os
 import shutil
 import sys
@@ -24,7 +25,58 @@ import tempfile
 
 import kcnn
 from kcnn import training
-from kcnn.training import classification as cls
+from kcnn.training import classification
+
+setting = training.setting
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyConfig(training.Config):
+    model: str = setting("alphago_policy", "registry name of the network",
+                         choices=("alphago_policy",))
+    data_dir: str | None = setting(None, "folder of shards from `kcnn go convert`")
+    sgf_dir: str | None = setting(None, "SGF records (file, folder, zip or tar) converted "
+                                        "into --data-dir when it holds no shards yet")
+    planes: int = setting(48, "input planes: 48, or the first 4, 12 or 20 (Extended Data "
+                              "Table 3)", choices=(4, 12, 20, 48))
+    filters: int = setting(192, "k, filters per hidden layer (192; 128, 256, 384 in "
+                                "Extended Data Table 3)", minimum=1)
+    num_layers: int = setting(12, "hidden convolution layers (12)", minimum=2)
+    epochs: int = setting(185, "185 passes over 29.4M positions at batch 16 are the "
+                               "paper's 340M steps", minimum=1)
+    batch_size: int = 16
+    lr: float | None = setting(None, "initial rate (default: 0.003 at batch 16, scaled "
+                                     "linearly with --batch-size), halved every 80M steps",
+                               minimum=0.0, exclusive_minimum=True)
+    symmetries: bool = setting(True, "apply a random one of the 8 board symmetries to every "
+                                     "position")
+    ensemble: bool = setting(True, "also evaluate the 8-symmetry ensemble")
+    shuffle_buffer: int = setting(20_000, "positions in the shuffle buffer", minimum=1)
+    eval_batch_size: int = setting(256, "batch size of the test evaluation", minimum=1)
+    test_fraction: float = setting(0.034, "share of games held out when --sgf-dir is "
+                                          "converted (1/29.4)", minimum=0.0,
+                                   exclusive_minimum=True, maximum=0.9)
+    split_seed: int = setting(0, "seed of the train/test split by game", minimum=0)
+
+    def check(self):
+        if self.smoke:
+            return
+        if not self.data_dir:
+            raise ValueError("the recipe needs converted shards: pass --data-dir SHARDS (made "
+                             "by `kcnn go convert`), or --sgf-dir to convert SGF records into "
+                             "--data-dir first. Received: data_dir=None")
+        if self.sgf_dir is not None and not os.path.exists(self.sgf_dir):
+            raise ValueError(f"The --sgf-dir {os.path.abspath(self.sgf_dir)} does not exist; "
+                             "expected SGF records (a file, folder, zip or tar). "
+                             f"Received: sgf_dir={self.sgf_dir!r}")
+        has_shards = os.path.exists(os.path.join(self.data_dir, "metadata.json"))
+        if self.sgf_dir is None and not has_shards:
+            what = ("does not exist" if not os.path.exists(self.data_dir) else
+                    "holds no metadata.json")
+            raise ValueError(f"The --data-dir folder {os.path.abspath(self.data_dir)} {what}: "
+                             "expected shards written by `kcnn go convert SGF_DIR "
+                             "SHARDS_DIR` (or give --sgf-dir to convert records into it). "
+                             f"Received: data_dir={self.data_dir!r}")
 
 
 def _smoke_shards(cfg):
@@ -46,10 +98,6 @@ def data(cfg):
         shards = _smoke_shards(cfg)
         source = "seeded random 9x9 games (smoke)"
     else:
-        if not cfg.data_dir:
-            raise ValueError("the recipe needs converted shards: pass --data-dir SHARDS (made "
-                             "by `kcnn go convert`), or --sgf-dir to convert SGF records into "
-                             "--data-dir first. Received: data_dir=None")
         shards = cfg.data_dir
         if cfg.sgf_dir and not os.path.exists(os.path.join(shards, "metadata.json")):
             go.convert(cfg.sgf_dir, shards, test_fraction=cfg.test_fraction,
@@ -80,14 +128,8 @@ def model(cfg, data):
                       num_layers=cfg.num_layers)
 
 
-def compile(cfg, data):
-    p = cls.schedule_preset("alphago", cfg, data)
-    optimizer = cls.paper_optimizer(p.learning_rate, momentum=p.momentum)
-    return cls.classifier_compile(optimizer, num_classes=data.num_classes)
-
-
-def callbacks(cfg, data, run):
-    return cls.schedule_preset("alphago", cfg, data, run).callbacks
+def compile_args(cfg, data):
+    return classification.classifier_compile(num_classes=data.num_classes)
 
 
 def evaluate(cfg, model, data):
@@ -105,41 +147,8 @@ def evaluate(cfg, model, data):
 RECIPE = training.Recipe(
     name="alphago_policy_kgs",
     description=__doc__.split("\n\n")[0],
-    defaults={
-        "model": "alphago_policy",
-        "data_dir": None,
-        "sgf_dir": None,
-        "planes": 48,
-        "filters": 192,
-        "num_layers": 12,
-        "epochs": 185,
-        "batch_size": 16,
-        "lr": None,
-        "symmetries": True,
-        "ensemble": True,
-        "shuffle_buffer": 20_000,
-        "eval_batch_size": 256,
-        "test_fraction": 0.034,
-        "split_seed": 0,
-    },
-    help={"data_dir": "folder of shards from `kcnn go convert`",
-          "sgf_dir": "SGF records (file, folder, zip or tar) converted into --data-dir when "
-                     "it holds no shards yet",
-          "planes": "input planes: 48, or the first 4, 12 or 20 (Extended Data Table 3)",
-          "filters": "k, filters per hidden layer (192; 128, 256, 384 in Extended Data "
-                     "Table 3)",
-          "num_layers": "hidden convolution layers (12)",
-          "epochs": "185 passes over 29.4M positions at batch 16 are the paper's 340M steps",
-          "lr": "initial rate (default: 0.003 at batch 16, scaled linearly with "
-                "--batch-size), halved every 80M steps",
-          "symmetries": "apply a random one of the 8 board symmetries to every position",
-          "ensemble": "also evaluate the 8-symmetry ensemble",
-          "shuffle_buffer": "positions in the shuffle buffer",
-          "eval_batch_size": "batch size of the test evaluation",
-          "test_fraction": "share of games held out when --sgf-dir is converted (1/29.4)",
-          "split_seed": "seed of the train/test split by game"},
-    choices={"model": ("alphago_policy",), "planes": (4, 12, 20, 48)},
-    data=data, model=model, compile=compile, callbacks=callbacks, evaluate=evaluate,
+    config=PolicyConfig,
+    data=data, model=model, preset="alphago", compile_args=compile_args, evaluate=evaluate,
     smoke={"epochs": 1, "steps_per_epoch": 2, "batch_size": 8, "filters": 8,
            "num_layers": 2, "eval_batch_size": 64},
 )

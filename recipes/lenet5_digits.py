@@ -17,12 +17,26 @@ held-out accuracy with the default seed (2 of the 360 test digits wrong; 99.2-10
 seeds 0-2) in well under a minute on a 2-core CPU. The run folder ``runs/lenet5_digits`` holds the model and the training curves.
 """
 
+import dataclasses
 import sys
 
 import kcnn
 from kcnn import training
-from kcnn.training import digits
 from kcnn.data import synthetic
+from kcnn.training import digits
+
+
+@dataclasses.dataclass(frozen=True)
+class LeNetDigitsConfig(digits.DigitsConfig):
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 5e-3
+    max_shift: float = 0.1
+    max_rotation: float = 10.0
+    image_size: int = training.setting(32, "side of the upscaled images", minimum=8)
+    test_fraction: float = training.setting(0.2, "held-out share of each class",
+                                            minimum=0.0, exclusive_minimum=True, maximum=0.9)
+    split_seed: int = training.setting(0, "seed of the stratified split", minimum=0)
 
 
 def data(cfg):
@@ -42,28 +56,8 @@ def data(cfg):
 RECIPE = training.Recipe(
     name="lenet5_digits",
     description=__doc__.split("\n\n")[0],
-    defaults={
-        "model": "lenet5_modern",
-        "epochs": 30,
-        "batch_size": 32,
-        "lr": 5e-3,
-        "dropout": 0.0,
-        "max_shift": 0.1,
-        "max_rotation": 10.0,
-        "image_size": 32,
-        "test_fraction": 0.2,
-        "split_seed": 0,
-    },
-    help={"model": "lenet5_modern or lenet5 (the 1998 form)",
-          "lr": "Adam's initial learning rate (cosine decay to 1% of it)",
-          "dropout": "dropout before the classifier (lenet5_modern)",
-          "max_shift": "largest random shift, fraction of the side",
-          "max_rotation": "largest random rotation in degrees",
-          "image_size": "side of the upscaled images",
-          "test_fraction": "held-out share of each class",
-          "split_seed": "seed of the stratified split"},
-    choices={"model": ("lenet5_modern", "lenet5")},
-    data=data, model=digits.lenet_model, compile=digits.adam_cosine_compile,
+    config=LeNetDigitsConfig,
+    data=data, model=digits.lenet_model, optimizer=digits.adam_cosine,
     smoke={"epochs": 1, "steps_per_epoch": 2, "batch_size": 8},
 )
 

@@ -10,13 +10,25 @@ the modern form (``lenet5_modern``) with Adam and cosine decay by default. MNIST
 ``keras.datasets`` (downloaded once into ~/.keras).
 """
 
+import dataclasses
 import sys
 
 import numpy as np
 
 from kcnn import training
-from kcnn.training import digits
 from kcnn.data import sources, synthetic
+from kcnn.training import digits
+
+
+@dataclasses.dataclass(frozen=True)
+class LeNetMnistConfig(digits.DigitsConfig):
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    max_shift: float = training.setting(0.0, "largest random shift, fraction of the side "
+                                             "(the paper used none)", minimum=0.0, maximum=1.0)
+    image_size: int = training.setting(32, "side of the padded input (32 in the paper)",
+                                       minimum=28)
 
 
 def data(cfg):
@@ -38,16 +50,8 @@ def data(cfg):
 RECIPE = training.Recipe(
     name="lenet5_mnist",
     description=__doc__.split("\n\n")[0],
-    defaults={"model": "lenet5_modern", "epochs": 20, "batch_size": 64, "lr": 1e-3,
-              "dropout": 0.0, "max_shift": 0.0, "max_rotation": 0.0, "image_size": 32},
-    help={"model": "lenet5_modern or lenet5 (the 1998 form)",
-          "lr": "Adam's initial learning rate (cosine decay to 1% of it)",
-          "dropout": "dropout before the classifier (lenet5_modern)",
-          "max_shift": "largest random shift, fraction of the side (the paper used none)",
-          "max_rotation": "largest random rotation in degrees",
-          "image_size": "side of the padded input (32 in the paper)"},
-    choices={"model": ("lenet5_modern", "lenet5")},
-    data=data, model=digits.lenet_model, compile=digits.adam_cosine_compile,
+    config=LeNetMnistConfig,
+    data=data, model=digits.lenet_model, optimizer=digits.adam_cosine,
     smoke={"epochs": 1, "steps_per_epoch": 2, "batch_size": 8},
 )
 

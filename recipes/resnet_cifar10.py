@@ -11,17 +11,46 @@ paper: "until the training error is below 80%"). Tested on the single 32x32 view
 test images. CIFAR-10 comes from ``keras.datasets`` (downloaded once into ~/.keras).
 """
 
+import dataclasses
 import sys
 
 import kcnn
 from kcnn import training
 from kcnn.data import cifar, pipelines, synthetic
-from kcnn.training import classification as cls
+from kcnn.training import classification
 
 MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
+setting = training.setting
 
 
-def _preset_name(cfg):
+@dataclasses.dataclass(frozen=True)
+class CifarConfig(training.Config):
+    model: str = setting("resnet20", "resnet20, resnet32, resnet44, resnet56 or resnet110",
+                         choices=MODELS)
+    model_kwargs: dict = setting({}, "JSON builder arguments, e.g. '{\"shortcut\": \"B\"}'")
+    epochs: int = setting(182, "182 epochs of 352 batches are the paper's 64k "
+                                         "iterations", minimum=1)
+    batch_size: int = 128
+    lr: float | None = setting(None, "initial rate (default: 0.1 at batch 128, scaled "
+                                     "linearly with --batch-size)", minimum=0.0,
+                               exclusive_minimum=True)
+    warmup_epochs: float | None = setting(None, "linear warmup (default: 5 epochs when the "
+                                                "batch exceeds 128)", minimum=0.0)
+    weight_decay: float = setting(1e-4, "coupled L2 weight decay of the kernels (in the "
+                                        "momentum update)", minimum=0.0)
+    preset: str = setting("auto", "schedule preset: auto (resnet110_cifar for ResNet-110, "
+                                  "else resnet_cifar), resnet_cifar or resnet110_cifar",
+                          choices=("auto", "resnet_cifar", "resnet110_cifar"))
+    augment: bool = setting(True, "4-pixel padding, random crops and flips")
+    padding: int = setting(4, "zero padding before the random crop", minimum=0)
+    validation_size: int = setting(5000, "training images held out for validation (5k)",
+                                   minimum=0, maximum=49_000)
+    split_seed: int = setting(0, "seed of the stratified 45k/5k split", minimum=0)
+
+
+def preset_name(cfg):
+    """The schedule preset of a run: ``cfg.preset``, or for ``auto`` resnet110_cifar (with
+    the paper's warmup) for ResNet-110 and resnet_cifar otherwise."""
     if cfg.preset != "auto":
         return cfg.preset
     return "resnet110_cifar" if cfg.model == "resnet110" else "resnet_cifar"
@@ -61,48 +90,15 @@ def model(cfg, data):
                       **cfg.model_kwargs)
 
 
-def compile(cfg, data):
-    p = cls.schedule_preset(_preset_name(cfg), cfg, data)
-    optimizer = cls.paper_optimizer(p.learning_rate, momentum=p.momentum,
-                                    weight_decay=cfg.weight_decay)
-    return cls.classifier_compile(optimizer, num_classes=data.num_classes, top5=False)
-
-
-def callbacks(cfg, data, run):
-    return cls.schedule_preset(_preset_name(cfg), cfg, data, run).callbacks
+def compile_args(cfg, data):
+    return classification.classifier_compile(num_classes=data.num_classes, top5=False)
 
 
 RECIPE = training.Recipe(
     name="resnet_cifar10",
     description=__doc__.split("\n\n")[0],
-    defaults={
-        "model": "resnet20",
-        "model_kwargs": {},
-        "epochs": 182,
-        "batch_size": 128,
-        "lr": None,
-        "warmup_epochs": None,
-        "weight_decay": 1e-4,
-        "preset": "auto",
-        "augment": True,
-        "padding": 4,
-        "validation_size": 5000,
-        "split_seed": 0,
-    },
-    help={"model": "resnet20, resnet32, resnet44, resnet56 or resnet110",
-          "model_kwargs": "JSON builder arguments, e.g. '{\"shortcut\": \"B\"}'",
-          "epochs": "182 epochs of 352 batches are the paper's 64k iterations",
-          "lr": "initial rate (default: 0.1 at batch 128, scaled linearly with --batch-size)",
-          "warmup_epochs": "linear warmup (default: 5 epochs when the batch exceeds 128)",
-          "weight_decay": "coupled L2 weight decay (in the momentum update)",
-          "preset": "schedule preset: auto (resnet110_cifar for ResNet-110, else "
-                    "resnet_cifar), resnet_cifar or resnet110_cifar",
-          "augment": "4-pixel padding, random crops and flips",
-          "padding": "zero padding before the random crop",
-          "validation_size": "training images held out for validation (5k)",
-          "split_seed": "seed of the stratified 45k/5k split"},
-    choices={"model": MODELS, "preset": ("auto", "resnet_cifar", "resnet110_cifar")},
-    data=data, model=model, compile=compile, callbacks=callbacks,
+    config=CifarConfig,
+    data=data, model=model, preset=preset_name, compile_args=compile_args,
     smoke={"epochs": 1, "steps_per_epoch": 2, "batch_size": 8,
            "model_kwargs": {"stackwise_num_blocks": [1, 1, 1]}},
 )

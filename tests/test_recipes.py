@@ -86,18 +86,18 @@ def test_recipe_learning_rate_follows_batch_size_or_explicit_lr():
     recipe = module.RECIPE
     for settings, expected in (({"batch_size": 128}, 0.1), ({"batch_size": 256}, 0.2),
                                ({"batch_size": 256, "lr": 0.05}, 0.05)):
-        cfg = recipe.config(smoke=True, **settings)
+        cfg = recipe.configure(smoke=True, **settings)
         data = recipe.data(cfg)
-        optimizer = recipe.compile(cfg, data)["optimizer"]
+        optimizer = recipe.setup(cfg, data).compile_args["optimizer"]
         assert float(optimizer.learning_rate) == pytest.approx(expected)
         assert optimizer.momentum == 0.9 and optimizer.coupled_weight_decay == 1e-4
 
 
 def test_googlenet_recipe_weights_auxiliary_losses_by_0_3():
     module = training.load_recipe_module(os.path.join(RECIPES_DIR, "googlenet_imagenet.py"))
-    cfg = module.RECIPE.config(smoke=True)
+    cfg = module.RECIPE.configure(smoke=True)
     data = module.RECIPE.data(cfg)
-    args = module.RECIPE.compile(cfg, data)
+    args = module.RECIPE.setup(cfg, data).compile_args
     assert args["loss_weights"] == [1.0, 0.3, 0.3]
     x, y = next(iter(data.train))
     assert isinstance(y, tuple) and len(y) == 3

@@ -20,7 +20,7 @@ def test_command_line_overrides_are_typed_and_user_settings_beat_smoke():
     cfg, options = recipe.parse(["--batch-size", "8", "lr=0.5", "--no-shuffle", "--smoke",
                                  "input_shape=[4, 4, 1]", "--epochs", "5", "--output", "o"])
     assert cfg.batch_size == 8 and cfg.lr == 0.5 and cfg.shuffle is False
-    assert cfg.input_shape == [4, 4, 1]
+    assert cfg.input_shape == (4, 4, 1)
     assert cfg.smoke is True
     assert cfg.epochs == 5            # given explicitly: wins over the smoke setting (1)
     assert cfg.steps_per_epoch == 2   # from the smoke settings
@@ -29,13 +29,13 @@ def test_command_line_overrides_are_typed_and_user_settings_beat_smoke():
 
 
 def test_unknown_or_malformed_overrides_are_rejected_with_suggestions():
-    defaults = toy_recipe().all_defaults
+    settings = toy_recipe().settings
     with pytest.raises(ValueError, match="Did you mean batch_size"):
-        config_lib.parse_overrides(["batch_sise=3"], defaults)
+        config_lib.parse_overrides(["batch_sise=3"], settings)
     with pytest.raises(ValueError, match="KEY=VALUE"):
-        config_lib.parse_overrides(["epochs"], defaults)
+        config_lib.parse_overrides(["epochs"], settings)
     with pytest.raises(ValueError, match="Cannot parse epochs"):
-        config_lib.parse_overrides(["epochs=many"], defaults)
+        config_lib.parse_overrides(["epochs=many"], settings)
     with pytest.raises(SystemExit):
         toy_recipe().parse(["--precision", "float64"])
 

@@ -99,10 +99,10 @@ def measure(names=tuple(RECIPES), *, batch_size=16, batches=4, repeats=3, warmup
             if RECIPES.get(name, False):
                 settings.update(batch_size=batch_size, data_dir=root, validate=False,
                                 pca_images=64)
-            cfg = recipe.config(**settings)
+            cfg = recipe.configure(**settings)
             data = recipe.data(cfg)
             model = recipe.model(cfg, data)
-            model.compile(**recipe.compile(cfg, data), jit_compile=False)
+            model.compile(**recipe.setup(cfg, data).compile_args, jit_compile=False)
             train = data.train
             images = sum(int(tf.shape(x)[0]) for x, _ in train)
             first = next(iter(train))

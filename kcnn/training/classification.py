@@ -1,7 +1,7 @@
 """Pieces the image-classification recipes share: the paper optimizer, compile arguments
-(top-1/top-5, auxiliary losses), the papers' schedule presets bound to a run, and
-``image_folder_recipe``, which builds the ImageNet-style recipes (AlexNet, VGG, GoogLeNet,
-ResNet) from a few paper facts.
+(top-1/top-5, auxiliary losses), and the papers' schedule presets bound to a run.
+``kcnn.training.imagenet.image_folder_recipe`` builds the ImageNet-style recipes (AlexNet,
+VGG, GoogLeNet, ResNet) from a few paper facts.
 """
 
 from __future__ import annotations
@@ -10,23 +10,25 @@ import math
 
 import keras
 
+__all__ = ["AUX_LOSS_WEIGHT", "PRESET_SETTINGS", "classifier_compile", "classifier_metrics",
+           "paper_optimizer", "repeat_labels", "schedule_preset", "steps_per_epoch"]
+
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet: "their loss is added to the total loss ... weighted by 0.3"
 
 
-def paper_optimizer(learning_rate, *, momentum=0.9, weight_decay=0.0):
+def paper_optimizer(learning_rate, *, momentum=0.9, weight_decay=0.0, decay_bias=False):
     """SGD with momentum and the papers' coupled weight decay.
 
-    AlexNet's rule ``v <- m v - wd lr w - lr g; w <- w + v`` (``kcnn.optimizers.AlexNetSGD``)
-    is SGD with momentum on the loss plus ``wd / 2 ||w||^2``: the weight decay of AlexNet,
-    VGG, GoogLeNet and ResNet alike (not Keras's decoupled ``SGD(weight_decay=...)``).
-    Without decay it is ``keras.optimizers.SGD``.
+    ``kcnn.optimizers.make_optimizer("sgd", ...)``: AlexNet's rule
+    ``v <- m v - wd lr w - lr g; w <- w + v`` (``kcnn.optimizers.AlexNetSGD``), the weight
+    decay of AlexNet, VGG, GoogLeNet and ResNet alike (not Keras's decoupled
+    ``SGD(weight_decay=...)``), on kernels only unless ``decay_bias``. Without decay it is
+    ``keras.optimizers.SGD``.
     """
-    if weight_decay:
-        from kcnn.optimizers import AlexNetSGD
+    from kcnn.optimizers import make_optimizer
 
-        return AlexNetSGD(learning_rate=learning_rate, momentum=momentum,
-                          weight_decay=weight_decay)
-    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+    return make_optimizer("sgd", learning_rate=learning_rate, momentum=momentum,
+                          weight_decay=weight_decay, decay_bias=decay_bias)
 
 
 def classifier_metrics(num_classes, *, top5=True):
@@ -37,16 +39,18 @@ def classifier_metrics(num_classes, *, top5=True):
     return metrics
 
 
-def classifier_compile(optimizer, *, num_classes, outputs=1, aux_weight=AUX_LOSS_WEIGHT,
-                       from_logits=False, top5=True):
+def classifier_compile(optimizer=None, *, num_classes, outputs=1,
+                       aux_weight=AUX_LOSS_WEIGHT, from_logits=False, top5=True):
     """``model.compile`` arguments for a classifier with ``outputs`` outputs: the first is
     the main classifier, the others auxiliary classifiers weighted ``aux_weight`` (labels
-    repeated with ``repeat_labels``); metrics are computed on the main output."""
+    repeated with ``repeat_labels``); metrics are computed on the main output. The
+    ``optimizer`` is included when given."""
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
     metrics = classifier_metrics(num_classes, top5=top5)
+    args = {} if optimizer is None else {"optimizer": optimizer}
     if outputs == 1:
-        return {"optimizer": optimizer, "loss": loss, "metrics": metrics}
-    return {"optimizer": optimizer, "loss": [loss] * outputs,
+        return {**args, "loss": loss, "metrics": metrics}
+    return {**args, "loss": [loss] * outputs,
             "loss_weights": [1.0] + [aux_weight] * (outputs - 1),
             "metrics": [metrics] + [None] * (outputs - 1)}
 
@@ -65,16 +69,23 @@ def steps_per_epoch(cfg, data):
     return cfg.steps_per_epoch or max(1, math.ceil(data.train_size / cfg.batch_size))
 
 
-def schedule_preset(name, cfg, data, run=None, *, monitor="val_accuracy", patience=None):
-    """``kcnn.schedules.preset`` for this run: iterations counted with the run's epoch
-    length, the rate linearly scaled to ``cfg.batch_size`` (Goyal et al.), the callbacks'
-    state kept in the run folder, and ``cfg.lr`` (when set) replacing the paper's rate."""
+# Settings a recipe's configuration may declare -> the ``kcnn.schedules.preset`` argument
+# they set (a setting left at None keeps the preset's value).
+PRESET_SETTINGS = {"lr": "learning_rate", "warmup_epochs": "warmup_epochs",
+                   "weight_decay": "weight_decay", "patience": "patience"}
+
+
+def schedule_preset(name, cfg, data, run=None):
+    """``kcnn.schedules.preset`` for this run, built once per run: iterations counted with
+    the run's epoch length, the rate linearly scaled to ``cfg.batch_size`` (Goyal et al.),
+    the callbacks' state kept in the run folder, and the settings of
+    :data:`PRESET_SETTINGS` the configuration declares (``lr``, ``warmup_epochs``,
+    ``weight_decay``, ``patience``) replacing the paper's values when set."""
     from kcnn import schedules
 
-    kwargs = dict(steps_per_epoch=steps_per_epoch(cfg, data), batch_size=cfg.batch_size,
-                  monitor=monitor, state_path=run.schedule_state_path if run else None)
-    if patience is not None:
-        kwargs["patience"] = patience
-    if cfg.get("warmup_epochs") is not None:
-        kwargs["warmup_epochs"] = cfg.warmup_epochs
-    return schedules.preset(name, learning_rate=cfg.get("lr"), **kwargs)
+    declared = {s.name for s in cfg.settings()}
+    overrides = {argument: getattr(cfg, key) for key, argument in PRESET_SETTINGS.items()
+                 if key in declared and getattr(cfg, key) is not None}
+    return schedules.preset(name, steps_per_epoch=steps_per_epoch(cfg, data),
+                            batch_size=cfg.batch_size,
+                            state_path=run.schedule_state_path if run else None, **overrides)

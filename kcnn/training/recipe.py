@@ -297,10 +297,6 @@ def _train(recipe, cfg, run_dir, *, strategy, chief, say, verbose):
     if hint:
         say(hint)
     replicas = strategy.num_replicas_in_sync
-    run_dir.write_config(resolved={"precision": policy, "strategy": cfg.strategy,
-                                   "replicas": replicas}, versions=env.versions())
-    if run_dir.resumed:
-        say(f"Resuming the run in {run_dir.root}")
 
     data = recipe.data(cfg)
     train = data.train
@@ -310,13 +306,21 @@ def _train(recipe, cfg, run_dir, *, strategy, chief, say, verbose):
     steps_needed = math.ceil(data.train_size / cfg.batch_size) if data.train_size else None
     with strategy.scope():
         model = recipe.model(cfg, data)
-        model.compile(**recipe.compile(cfg, data), jit_compile=cfg.jit_compile,
+        setup = recipe.setup(cfg, data, run_dir)  # the preset, built once
+        model.compile(**setup.compile_args, jit_compile=cfg.jit_compile,
                       run_eagerly=cfg.run_eagerly and not cfg.jit_compile)
-
-    throughput = Throughput(cfg.batch_size)
     extra = list(recipe.callbacks(cfg, data, run_dir)) if recipe.callbacks else []
-    callbacks = [*extra, NaNGuard(run_dir), throughput, HistoryWriter(run_dir),
-                 SummaryWriter(run_dir.log_dir), EpochCheckpoint(run_dir, keep=2)]
+
+    # Training starts: only now is the configuration written, so a command refused while
+    # the data, model or optimizer were built leaves no run behind.
+    run_dir.write_config(resolved={"precision": policy, "strategy": cfg.strategy,
+                                   "replicas": replicas}, versions=env.versions())
+    if run_dir.resumed:
+        say(f"Resuming the run in {run_dir.root}")
+    throughput = Throughput(cfg.batch_size)
+    callbacks = [*setup.callbacks, *extra, NaNGuard(run_dir), throughput,
+                 HistoryWriter(run_dir), SummaryWriter(run_dir.log_dir),
+                 EpochCheckpoint(run_dir, keep=2)]
     say(f"{recipe.name}: {model.name} ({model.count_params():,} parameters) on "
         f"{data.description}; {policy}, {replicas} replica(s); run folder {run_dir.root}")
     start = time.perf_counter()

@@ -13,7 +13,26 @@ import dataclasses
 import keras
 
 from kcnn.data import pipelines, synthetic
+from kcnn.training.config import Config, setting
 from kcnn.training.recipe import Data, Recipe
+
+__all__ = ["ToyConfig", "toy_recipe"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyConfig(Config):
+    """Settings of the toy recipe."""
+
+    epochs: int = 3
+    batch_size: int = 16
+    lr: float = setting(0.1, "SGD's learning rate", minimum=0.0, exclusive_minimum=True)
+    momentum: float = setting(0.9, "SGD's momentum", minimum=0.0, maximum=0.999)
+    units: int = setting(16, "hidden units", minimum=1)
+    examples: int = setting(64, "generated images (a quarter held out)", minimum=8)
+    num_classes: int = setting(4, "classes", minimum=2)
+    input_shape: tuple = setting((8, 8, 1), "shape of one image")
+    shuffle: bool = setting(False, "shuffle the training images")
+    validate: bool = setting(False, "evaluate the held-out images after each epoch")
 
 
 def _data(cfg):
@@ -37,20 +56,17 @@ def _model(cfg, data):
     return keras.Model(inputs, outputs, name="toy")
 
 
-def _compile(cfg, data):
-    return {"optimizer": keras.optimizers.SGD(cfg.lr, momentum=cfg.momentum),
-            "loss": "sparse_categorical_crossentropy",
-            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+def _optimizer(cfg, data):
+    from kcnn.optimizers import make_optimizer
+
+    return make_optimizer("sgd", learning_rate=cfg.lr, momentum=cfg.momentum)
 
 
 def toy_recipe(name="toy", **fields):
     """The toy ``Recipe``; ``fields`` replace any of its fields (``callbacks``,
-    ``evaluate``, ``data``, ``defaults``...)."""
+    ``evaluate``, ``data``, ``config``...)."""
     recipe = Recipe(
         name=name, description="A small dense network on generated images.",
-        defaults={"epochs": 3, "batch_size": 16, "lr": 0.1, "momentum": 0.9, "units": 16,
-                  "examples": 64, "num_classes": 4, "input_shape": [8, 8, 1],
-                  "shuffle": False, "validate": False},
-        data=_data, model=_model, compile=_compile,
+        config=ToyConfig, data=_data, model=_model, optimizer=_optimizer,
         smoke={"epochs": 1, "steps_per_epoch": 2})
     return dataclasses.replace(recipe, **fields)
