@@ -32,12 +32,13 @@ from kcnn.registry import (ModelSpec, build, get_spec, list_models,  # noqa: E40
 _LAZY_FUNCTIONS = {
     "summary": "kcnn.analysis",
     "feature_extractor": "kcnn.features",
+    "load_model": "kcnn.saving",
 }
 _LAZY_MODULES = ("activations", "analysis", "bench", "data", "export", "features", "go",
                  "inference", "training", "tuning", "weights")
 
 __all__ = ["ModelSpec", "build", "get_spec", "list_models", "register_model",
-           "unregister_model", "summary", "feature_extractor", "geometry", "layers", "losses",
+           "unregister_model", "summary", "feature_extractor", "load_model", "geometry", "layers", "losses",
            "models", "optimizers", "preprocessing", "schedules", "__version__"]
 
 

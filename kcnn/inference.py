@@ -28,8 +28,14 @@ float32 round trip (Keras runs BatchNormalization in float32 under mixed precisi
   to help training and are discarded at inference (Szegedy et al. 2015, section 5).
 
 Every other layer is copied with its weights and dtype policy; the result is independent of
-the original model, saves and loads as a plain Keras model, and gives the same outputs as
-``model(x, training=False)`` up to floating-point rounding.
+the original model and gives the same outputs as ``model(x, training=False)`` up to
+floating-point rounding. Initializers of kcnn's own (``kcnn.initializers.HeGaussian``, He et
+al.'s untruncated ``N(0, 2/fan_in)``) are replaced in the copies by the Keras built-in they
+specialise (``VarianceScaling(2.0, "fan_in", "untruncated_normal")``): they no longer matter
+once a network is trained, and a network of plain Keras layers (an optimized ResNet: its
+blocks are unrolled) then saves and loads with ``keras.saving.load_model`` alone, without
+``import kcnn``. Networks keeping kcnn layers (GoogLeNet's Inception modules, AlexNet's
+local response normalization) still need ``import kcnn`` or ``kcnn.load_model``.
 
     >>> import kcnn
     >>> model = kcnn.build("resnet50")           # ... trained ...
@@ -44,7 +50,8 @@ import dataclasses
 import keras
 import numpy as np
 
-__all__ = ["optimize_for_inference", "fold_batch_norm", "InferenceReport", "IDENTITY_LAYERS"]
+__all__ = ["optimize_for_inference", "fold_batch_norm", "builtin_initializer", "InferenceReport",
+           "IDENTITY_LAYERS"]
 
 # Layers that return their input unchanged when called with training=False.
 IDENTITY_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
@@ -121,7 +128,40 @@ def fold_batch_norm(layer, batch_norm, *, name=None):
     config = dict(layer.get_config(), use_bias=True, name=name or layer.name)
     config.pop("bias_constraint", None)
     config.pop("bias_regularizer", None)
-    return type(layer).from_config(config), (kernel, bias)
+    return type(layer).from_config(builtin_initializers(config)), (kernel, bias)
+
+
+def builtin_initializer(value):
+    """The serialized Keras built-in initializer that a kcnn initializer specialises.
+
+    ``value`` is an initializer as a layer's config holds it (a serialized dict, a name or an
+    object). An initializer class registered outside Keras whose nearest Keras base class is
+    a built-in initializer (``kcnn.initializers.HeGaussian`` -> ``VarianceScaling``) is
+    replaced by that base class with the same configuration, which draws from the same
+    distribution; anything else is returned unchanged.
+    """
+    if value is None or (isinstance(value, dict) and "kcnn>" not in
+                         str(value.get("registered_name", ""))):
+        return value
+    if isinstance(value, str) and not value.startswith("kcnn>"):
+        return value
+    try:
+        initializer = keras.initializers.get(value)
+    except (ValueError, TypeError):
+        return value
+    for base in type(initializer).__mro__[1:]:
+        if (base.__module__.startswith("keras.")
+                and issubclass(base, keras.initializers.Initializer)
+                and base is not keras.initializers.Initializer):
+            return keras.initializers.serialize(base.from_config(base.get_config(initializer)))
+    return value
+
+
+def builtin_initializers(config):
+    """``config`` (a layer's) with every ``*_initializer`` made a Keras built-in
+    (``builtin_initializer``)."""
+    return {key: builtin_initializer(value) if key.endswith("_initializer") else value
+            for key, value in config.items()}
 
 
 def _unfoldable(layer, batch_norm):
@@ -235,7 +275,8 @@ class _Optimizer:
 
     def _copy(self, layer, name):
         try:
-            new = type(layer).from_config(dict(layer.get_config(), name=name))
+            new = type(layer).from_config(builtin_initializers(dict(layer.get_config(),
+                                                                    name=name)))
         except Exception:  # not rebuildable from its config (e.g. a Lambda): share it
             return layer
         if layer.weights:

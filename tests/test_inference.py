@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import kcnn
 from kcnn.inference import IDENTITY_LAYERS, fold_batch_norm, optimize_for_inference
-from tests.helpers import save_and_reload_in_fresh_process
+from tests.helpers import run_fresh
 
 
 def _randomize_batch_norms(model, seed=0):
@@ -200,14 +200,65 @@ def test_policies_and_xla(policy):
                                                                           unfolded_error)
 
 
-def test_folded_model_survives_save_and_reload(tmp_path):
+def test_folded_resnet_loads_in_a_fresh_process_without_kcnn(tmp_path):
+    from kcnn.saving import kcnn_names
+
     name, kwargs = NETWORKS["resnet50_narrow"]
     model = kcnn.build(name, classifier_activation=None, **kwargs)
     _randomize_batch_norms(model)
     folded = optimize_for_inference(model)
     x = np.random.default_rng(7).uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
-    expected, reloaded = save_and_reload_in_fresh_process(folded, tmp_path / "f.keras", x)
-    np.testing.assert_allclose(reloaded[0], expected[0], rtol=1e-5, atol=1e-5)
+    folded.save(tmp_path / "folded.keras")
+    model.save(tmp_path / "full.keras")
+    np.save(tmp_path / "x.npy", x)
+    assert kcnn_names(tmp_path / "folded.keras") == []
+    assert "kcnn>HeGaussian" in kcnn_names(tmp_path / "full.keras")
+    out = run_fresh(f"""
+        import json, sys, numpy as np, keras
+        x = np.load({str(tmp_path / "x.npy")!r})
+        folded = keras.saving.load_model({str(tmp_path / "folded.keras")!r})
+        y_folded = np.asarray(folded(x)).tolist()
+        without_kcnn = "kcnn" not in sys.modules
+        try:
+            keras.saving.load_model({str(tmp_path / "full.keras")!r})
+            plain_error = None
+        except Exception as error:
+            plain_error = type(error).__name__
+        import kcnn
+        full = kcnn.load_model({str(tmp_path / "full.keras")!r})
+        print(json.dumps({{"folded": y_folded, "without_kcnn": without_kcnn,
+                          "plain_error": plain_error,
+                          "full": np.asarray(full(x, training=False)).tolist()}}))
+    """)
+    assert out["without_kcnn"]
+    np.testing.assert_allclose(out["folded"], _numpy(folded(x)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out["folded"], _numpy(model(x, training=False)), rtol=1e-4,
+                               atol=1e-4)
+    # the unfolded network keeps kcnn's blocks: plain Keras cannot load it, kcnn.load_model can
+    assert out["plain_error"] is not None
+    np.testing.assert_allclose(out["full"], _numpy(model(x, training=False)), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_load_model_names_classes_nobody_registered(tmp_path):
+    from kcnn.saving import load_model
+
+    @keras.saving.register_keras_serializable(package="kcnn_tests_unregistered")
+    class Twice(keras.layers.Layer):
+        def call(self, x):
+            return 2 * x
+
+    inputs = keras.Input((3,))
+    keras.Model(inputs, Twice()(inputs)).save(tmp_path / "m.keras")
+    del keras.saving.get_custom_objects()["kcnn_tests_unregistered>Twice"]
+    with pytest.raises(ValueError, match=r"neither Keras nor kcnn registers: "
+                                         r"kcnn_tests_unregistered>Twice.*custom_objects"):
+        load_model(tmp_path / "m.keras")
+    loaded = load_model(tmp_path / "m.keras",
+                        custom_objects={"kcnn_tests_unregistered>Twice": Twice})
+    np.testing.assert_allclose(np.asarray(loaded(np.ones((1, 3), "float32"))), 2.0)
+    with pytest.raises(FileNotFoundError, match="No model file"):
+        load_model(tmp_path / "missing.keras")
 
 
 def test_bad_arguments():
