@@ -38,8 +38,9 @@ _LAZY_MODULES = ("activations", "analysis", "bench", "data", "export", "features
                  "inference", "training", "tuning", "weights")
 
 __all__ = ["ModelSpec", "build", "get_spec", "list_models", "register_model",
-           "unregister_model", "summary", "feature_extractor", "load_model", "geometry", "layers", "losses",
-           "models", "optimizers", "preprocessing", "schedules", "__version__"]
+           "unregister_model", "summary", "feature_extractor", "load_model", "geometry",
+           "layers", "losses", "models", "optimizers", "preprocessing", "schedules",
+           "__version__"]
 
 
 def __getattr__(name):
