@@ -111,7 +111,14 @@ def main(argv=None):
         module, function, _ = DELEGATED[argv[0]]
         # these commands use tf.data on every backend: load it with its notices filtered
         _console.import_tensorflow()
-        return getattr(importlib.import_module(module), function)(argv[1:])
+        try:
+            implementation = importlib.import_module(module)
+        except ImportError as e:  # an optional dependency (kcnn[tuning], kcnn[go]) missing
+            if "pip install" not in str(e):
+                raise
+            print(f"kcnn {argv[0]}: {e}", file=sys.stderr)
+            return 2
+        return getattr(implementation, function)(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import sys
 
 import keras
@@ -13,7 +14,8 @@ import pytest
 import kcnn
 import kcnn.optimizers
 from kcnn import tuning
-from kcnn.tuning import Range, get_space, hparams, tuners
+from kcnn.tuning import Range, early_stopping, get_space, hparams, memory, tuners
+from kcnn.tuning import keras_tuner_fixes as fixes
 from kcnn.tuning.spaces import model_structure
 
 # Every hyperparameter of the convnet space fixed but the ones a test varies.
@@ -70,7 +72,7 @@ def test_overrides_fix_list_and_narrow_without_a_hypermodel_class():
 
 def test_conditional_scopes_keep_inactive_hyperparameters_out_of_samples():
     space = get_space("convnet", input_shape=(32, 32, 3), num_classes=10)
-    oracle = tuners.RandomOracle(objective="val_accuracy", max_trials=50,
+    oracle = fixes.RandomOracle(objective="val_accuracy", max_trials=50,
                                  hyperparameters=space.search_space(), seed=3)
     stages_seen = set()
     for _ in range(40):
@@ -88,7 +90,14 @@ def test_conditional_scopes_keep_inactive_hyperparameters_out_of_samples():
 
 # === The spaces build kcnn's networks ===
 
-def test_default_points_are_the_papers_networks():
+def _compiled(space, tmp_path, hp=None, *, train_size=640, epochs=2):
+    """The space's default model compiled as a trial compiles it."""
+    tuner = tuners.make_tuner(space, directory=str(tmp_path), project_name="compile")
+    hp = hp or keras_tuner.HyperParameters()
+    return tuner.compile_model(space.build(hp), hp, train_size=train_size, epochs=epochs)
+
+
+def test_default_points_are_the_papers_networks(tmp_path):
     # Reference counts: kcnn's registry (convnet), reference.md (AlphaGo k=192: 3,882,793;
     # CIFAR ResNet-20: 269,722).
     convnet = get_space("convnet", input_shape=(32, 32, 3), num_classes=10)
@@ -97,18 +106,93 @@ def test_default_points_are_the_papers_networks():
     alphago = get_space("alphago_policy", input_shape=(19, 19, 48), num_classes=361)
     model = alphago.build(keras_tuner.HyperParameters())
     assert model_structure(model)["params"] == 3_882_793
-    # The paper's training settings are the defaults: plain SGD at 0.003, batch 16.
+    # A space builds; the tuner compiles: plain SGD at 0.003, batch 16 for AlphaGo.
+    assert getattr(model, "optimizer", None) is None
     d = alphago.defaults()
     assert (d["optimizer"], d["learning_rate"], d["batch_size"]) == ("sgd", 0.003, 16)
+    model = _compiled(alphago, tmp_path)
     assert type(model.optimizer) is keras.optimizers.SGD and model.optimizer.momentum == 0
     resnet = get_space("resnet", input_shape=(32, 32, 3), num_classes=10)
     assert resnet.variant == "resnet20"
-    model = resnet.build(keras_tuner.HyperParameters())
+    model = _compiled(resnet, tmp_path)
     assert model_structure(model)["params"] == 269_722
     # ResNet: SGD with momentum 0.9 and weight decay 1e-4 inside the update (coupled).
     assert isinstance(model.optimizer, kcnn.optimizers.AlexNetSGD)
     assert model.optimizer.momentum == 0.9
     assert model.optimizer.coupled_weight_decay == 1e-4
+
+
+@pytest.mark.parametrize("space_name,shape,kwargs,preset", [
+    ("resnet", (32, 32, 3), {}, "resnet_cifar"),
+    ("resnet", (64, 64, 3), {}, "resnet_imagenet"),
+    ("resnet", (32, 32, 3), {"variant": "resnet50"}, "resnet_imagenet"),
+    ("vgg", (32, 32, 3), {}, "vgg"),
+    ("googlenet", (32, 32, 3), {}, "googlenet"),
+    ("alphago_policy", (19, 19, 48), {}, "alphago"),
+])
+def test_paper_spaces_take_their_training_defaults_from_the_preset(space_name, shape, kwargs,
+                                                                    preset):
+    from kcnn.schedules import preset as make_preset
+
+    space = get_space(space_name, input_shape=shape, num_classes=10, **kwargs)
+    p = make_preset(preset)
+    d = space.defaults()
+    assert space.training_defaults.preset == preset
+    assert (d["optimizer"], d["learning_rate"], d["weight_decay"], d["batch_size"],
+            d["schedule"]) == (p.optimizer, p.paper_learning_rate, p.weight_decay,
+                               p.paper_batch_size, p.schedule_kind)
+    if d["optimizer"] in ("sgd", "alexnet_sgd", "rmsprop"):
+        assert d["momentum"] == p.momentum
+    assert space.training(keras_tuner.HyperParameters())["decay_bias"] == p.decay_bias
+    if p.schedule_kind == "plateau":
+        assert space.plateau == (p.monitor, p.patience)
+
+
+def test_trial_optimizer_comes_from_make_optimizer_and_plateau_from_the_preset(tmp_path):
+    # VGG's preset: coupled decay 5e-4 on kernels only, divided by 10 when val_accuracy
+    # stops improving for 5 epochs.
+    from kcnn.schedules import ReduceOnPlateau, preset
+
+    p = preset("vgg")
+    space = get_space("vgg", input_shape=(32, 32, 3), num_classes=10,
+                      overrides={"depth": 11, "width": 8, "fc_units": 256})
+    hp = keras_tuner.HyperParameters()
+    model = _compiled(space, tmp_path, hp)
+    expected = kcnn.optimizers.make_optimizer(p.optimizer, learning_rate=p.learning_rate,
+                                              momentum=p.momentum,
+                                              weight_decay=p.weight_decay,
+                                              decay_bias=p.decay_bias)
+    assert type(model.optimizer) is type(expected)
+    config = model.optimizer.get_config()
+    for key, value in expected.get_config().items():
+        if key != "name":
+            assert config[key] == value, key
+    data = tuning.load_data("digits", image_size=8, limit=64)
+    t = space.training(hp)
+    (plateau,) = tuning.optim.make_callbacks(t, steps_per_epoch=2, plateau=space.plateau)
+    assert isinstance(plateau, ReduceOnPlateau)
+    assert (plateau.monitor, plateau.patience) == (p.monitor, p.patience)
+    assert data.train_size == 64
+    # The generic convnet keeps its own documented defaults: Adam 1e-3, batch 64.
+    convnet = get_space("convnet", input_shape=(8, 8, 1), num_classes=10)
+    d = convnet.defaults()
+    assert (d["optimizer"], d["learning_rate"], d["batch_size"], d["weight_decay"]) == \
+        ("adam", 1e-3, 64, 0.0)
+    assert convnet.training_defaults.preset is None
+
+
+@pytest.mark.parametrize("overrides,match", [
+    ({"learning_rate": -1}, "learning_rate` must be positive"),
+    ({"learning_rate": Range(0, 1e-2)}, "learning_rate` must be positive"),
+    ({"batch_size": [0, 32]}, "batch_size` must be positive"),
+    ({"weight_decay": -1e-4}, "weight_decay` must be >= 0"),
+    ({"optimizer": "sgd", "momentum": 1.5}, r"momentum` must be in \[0, 0.999\]"),
+    ({"filters": 0}, "filters` must be positive"),
+])
+def test_impossible_override_values_are_refused_when_the_space_is_made(overrides, match):
+    with pytest.raises(ValueError, match=match) as info:
+        get_space("convnet", input_shape=(8, 8, 1), num_classes=10, overrides=overrides)
+    assert "Received:" in str(info.value)
 
 
 def test_convnet_space_builds_the_sampled_layers():
@@ -205,14 +289,14 @@ def test_bayesian_needs_scipy_and_scikit_learn(monkeypatch):
 def test_median_stopping_rule():
     others = [{0: 0.2, 1: 0.5, 2: 0.6}, {0: 0.4, 1: 0.45, 2: 0.9}, {0: 0.1, 1: 0.7}]
     # best values up to epoch 1: 0.5, 0.45, 0.7 -> median 0.5
-    assert tuners.median_stop(0.49, others, 1, direction="max")
-    assert not tuners.median_stop(0.51, others, 1, direction="max")
+    assert early_stopping.median_stop(0.49, others, 1, direction="max")
+    assert not early_stopping.median_stop(0.51, others, 1, direction="max")
     # at epoch 2 only two finished trials reached it: too few to judge
-    assert not tuners.median_stop(0.0, others, 2, direction="max")
-    assert tuners.median_stop(0.0, others, 2, direction="max", min_trials=2)
+    assert not early_stopping.median_stop(0.0, others, 2, direction="max")
+    assert early_stopping.median_stop(0.0, others, 2, direction="max", min_trials=2)
     losses = [{0: 2.0}, {0: 1.0}, {0: 3.0}]
-    assert tuners.median_stop(2.5, losses, 0, direction="min")
-    assert not tuners.median_stop(1.5, losses, 0, direction="min")
+    assert early_stopping.median_stop(2.5, losses, 0, direction="min")
+    assert not early_stopping.median_stop(1.5, losses, 0, direction="min")
 
 
 # === Oracles: resuming, retries, Bayesian proposals (no training) ===
@@ -245,15 +329,15 @@ def _run_oracle(oracle_cls, directory, n=None, **kwargs):
 
 
 def test_grid_oracle_resumes_where_it_stopped(tmp_path):
-    _, first = _run_oracle(tuners.GridOracle, tmp_path, n=2)
-    _, rest = _run_oracle(tuners.GridOracle, tmp_path)
+    _, first = _run_oracle(fixes.GridOracle, tmp_path, n=2)
+    _, rest = _run_oracle(fixes.GridOracle, tmp_path)
     assert sorted(first + rest) == [(a, b) for a in (1, 2) for b in (10, 20, 30)]
     # keras-tuner's own grid oracle stops at once after reloading
     _, first = _run_oracle(keras_tuner.oracles.GridSearchOracle, tmp_path / "kt", n=2)
     assert len(first) == 2
 
 
-def _oracle_in(directory, oracle_cls=tuners.RandomOracle):
+def _oracle_in(directory, oracle_cls=fixes.RandomOracle):
     """A fresh oracle over the discrete space (three trials) in ``directory``/p."""
     o = oracle_cls(objective=keras_tuner.Objective("score", "max"),
                    hyperparameters=_discrete_space(), max_trials=3, seed=1)
@@ -275,7 +359,7 @@ def test_interrupted_trial_reruns_with_empty_metrics(tmp_path):
     assert not rerun.metrics.exists("score")
 
 
-@pytest.mark.parametrize("oracle_cls", [tuners.RandomOracle, tuners.GridOracle])
+@pytest.mark.parametrize("oracle_cls", [fixes.RandomOracle, fixes.GridOracle])
 def test_trial_written_before_the_oracle_state_is_run_after_a_kill(tmp_path, oracle_cls):
     _run_oracle(oracle_cls, tmp_path, n=1, max_trials=3)
     state_file = tmp_path / "p" / "oracle.json"
@@ -295,29 +379,39 @@ def test_trial_written_before_the_oracle_state_is_run_after_a_kill(tmp_path, ora
 
 
 def test_bayesian_oracle_proposes_new_points_only(tmp_path):
-    oracle, seen = _run_oracle(tuners.BayesianOracle, tmp_path, max_trials=5,
+    oracle, seen = _run_oracle(fixes.BayesianOracle, tmp_path, max_trials=5,
                                num_initial_points=2)
     assert len(seen) == 5 and len(set(seen)) == 5
 
 
 # === In-process sweeps on the digits ===
 
-def test_oversized_models_are_skipped_without_stopping_the_sweep(tmp_path, monkeypatch):
+def test_oversized_models_are_skipped_without_stopping_the_sweep(tmp_path, monkeypatch,
+                                                                 capsys):
     # The hparams plugin missing must not fail the trials (keras-tuner imports it per trial).
     monkeypatch.setitem(sys.modules, "tensorboard.plugins.hparams", None)
-    fixed = dict(FIXED_CONVNET, num_stages=1, kernel_size_1=3, filters=[64, 32, 16, 4])
+    # One 3x3 conv with F filters on 8x8 digits: 10F + (16F + 1) * 10 parameters; under a
+    # limit of 1000 only F = 2 (350) and F = 4 (690) fit. Three trials asked for: the sweep
+    # samples until the space has no model left under the limit, and says so.
+    fixed = dict(FIXED_CONVNET, num_stages=1, kernel_size_1=3, filters=[64, 32, 16, 4, 2])
     with pytest.warns(UserWarning, match="hparams"):
         result = tuning.search(
-            "convnet", "digits", tuner="grid", max_trials=1, epochs=1, image_size=8,
-            output=str(tmp_path / "sweep"), overrides=fixed, max_params=1000,
-            retrain="none", callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "tb"))])
+            "convnet", "digits", tuner="random", max_trials=3, epochs=1, image_size=8,
+            limit=128, output=str(tmp_path / "sweep"), overrides=fixed, max_params=1000,
+            retrain="none", early_stopping=None, seed=3,
+            callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "tb"))])
     rows = {r["hyperparameters"]["filters"]: r for r in result.rows}
-    # one 3x3 conv with F filters on 4x4x... : params = 10F + (16F + 1) * 10
     for f in (64, 32, 16):
-        assert rows[f]["status"] == "oversized"
+        assert rows[f]["status"] == "oversized" and rows[f]["trial_id"] is None
         assert rows[f]["params"] == 10 * f + (16 * f + 1) * 10
-    assert rows[4]["status"] == "COMPLETED" and rows[4]["score"] is not None
-    assert os.listdir(tmp_path / "tb")  # TensorBoard still logged the trial
+    for f in (4, 2):
+        assert rows[f]["status"] == "COMPLETED" and rows[f]["score"] is not None
+    assert result.stop_reason == "exhausted"
+    assert os.listdir(tmp_path / "tb")  # TensorBoard still logged the trials
+    tuning.cli._print_summary(result)
+    out = capsys.readouterr().out
+    assert "2 of 2 trials finished" in out and "the space is exhausted" in out
+    assert "3 sampled models exceeded --max-params" in out
 
 
 def _train_graphs():
@@ -334,15 +428,15 @@ def _train_graphs():
 def test_hyperband_continuation_keeps_the_optimizer_state(tmp_path, monkeypatch):
     # max_epochs=2, factor=2: the first bracket trains two models for one epoch, then
     # continues the better one for a second epoch. The sweep is cut after that trial.
-    populate = tuners.HyperbandSweepOracle.populate_space
-    monkeypatch.setattr(tuners.HyperbandSweepOracle, "populate_space",
+    populate = fixes.HyperbandSweepOracle.populate_space
+    monkeypatch.setattr(fixes.HyperbandSweepOracle, "populate_space",
                         lambda self, trial_id: {"status": "STOPPED"} if len(self.trials) >= 3
                         else populate(self, trial_id))
     fixed = dict(FIXED_CONVNET, num_stages=1, kernel_size_1=[1, 3], filters=4,
                  optimizer="sgd", momentum=0.9, schedule="step", learning_rate=0.05)
     data = tuning.load_data("digits", image_size=8, limit=320)
     space = get_space("convnet", input_shape=data.input_shape, num_classes=10,
-                      overrides=fixed, train_size=data.train_size, epochs=2)
+                      overrides=fixed)
     tuner = tuners.make_tuner(space, tuner="hyperband", epochs=2, factor=2,
                               directory=str(tmp_path), project_name="hb")
     graphs_before = _train_graphs()
@@ -365,7 +459,7 @@ def test_hyperband_continuation_keeps_the_optimizer_state(tmp_path, monkeypatch)
     # Building the next model releases every graph traced by the finished trials (their
     # gradient registrations kept them alive: the memory of a long sweep grew each trial).
     tuner._try_build(trials[0].hyperparameters)
-    assert not tuners._custom_gradient_names() - tuner._gradients_before
+    assert not memory.custom_gradient_names() - tuner._gradients_before
     assert _train_graphs() <= graphs_before
 
 
@@ -395,7 +489,7 @@ def _trial_callback(oracle, **kwargs):
     from types import SimpleNamespace
 
     trial = keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id="new")
-    cb = tuners._TrialCallback(SimpleNamespace(oracle=oracle), trial,
+    cb = early_stopping.TrialReporter(SimpleNamespace(oracle=oracle), trial,
                                start=time.monotonic(), params=1234, **kwargs)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
@@ -454,3 +548,135 @@ def test_summary_says_the_best_model_is_the_best_configuration_trained_again(cap
     assert "1 of 2 trials finished" in out and "#1   val_accuracy=0.9000" in out
     assert ("best model: out/best_model.keras  (#1's configuration trained again from "
             "scratch: val_accuracy=0.8500)") in out
+
+
+# === Impossible values, the size limit, repeatability and one writer per folder ===
+
+@pytest.mark.parametrize("argv,flag", [
+    (["--max-trials", "0"], "--max-trials"),
+    (["--max-trials", "-3"], "--max-trials"),
+    (["--epochs", "0"], "--epochs"),
+    (["--trial-seconds", "-1"], "--trial-seconds"),
+    (["--max-params", "0"], "--max-params"),
+    (["--validation-fraction", "1.5"], "--validation-fraction"),
+    (["--factor", "1"], "--factor"),
+])
+def test_command_line_refuses_impossible_values_at_once(tmp_path, capsys, argv, flag):
+    output = tmp_path / "sweep"
+    with pytest.raises(SystemExit) as info:
+        tuning.cli_main(["convnet", "--output", str(output), *argv])
+    assert info.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_impossible_rates_and_python_arguments_are_refused_before_writing(tmp_path, capsys):
+    output = tmp_path / "sweep"
+    assert tuning.cli_main(["convnet", "--image-size", "8", "--output", str(output),
+                            "--set", "learning_rate=-1"]) == 2
+    assert "learning_rate` must be positive" in capsys.readouterr().err
+    for kwargs, name in (({"max_trials": 0}, "max_trials"), ({"epochs": 0}, "epochs"),
+                         ({"max_params": -5}, "max_params"),
+                         ({"trial_seconds": 0}, "trial_seconds")):
+        with pytest.raises(ValueError, match=f"{name}") as info:
+            tuning.search("convnet", "digits", output=str(output), **kwargs)
+        assert "Received:" in str(info.value)
+    assert not output.exists()
+
+
+def test_size_filter_samples_until_the_budget_or_the_space_runs_out(tmp_path):
+    # Points with a == 2 are "oversized": they never become trials nor use up the budget.
+    oracle = _oracle_in(tmp_path)
+    oracle.model_size = lambda values: 5000 if values["a"] == 2 else None
+
+    def run():
+        seen = []
+        while (trial := oracle.create_trial("tuner0")).status != "STOPPED":
+            seen.append(trial.hyperparameters.values["a"])
+            oracle.update_trial(trial.trial_id, {"score": 1.0})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+        return seen
+
+    oracle.max_trials = 2
+    assert run() == [1, 1] and oracle.stop_reason == "max_trials"
+    oracle.max_trials = 10  # more than the three small points: the space runs out
+    assert run() == [1] and oracle.stop_reason == "exhausted"
+    assert {p["params"] for p in oracle.oversized} == {5000}
+    reloaded = _oracle_in(tmp_path)
+    reloaded.reload()
+    assert {p["values"]["a"] for p in reloaded.oversized} == {2}  # kept in the state
+
+
+def test_same_seed_same_sweep(tmp_path):
+    # Dropout, weight initialization and shuffling all follow the sweep's seed.
+    fixed = dict(FIXED_CONVNET, num_stages=1, kernel_size_1=3, filters=8, dropout=0.3,
+                 dense_layers=1, dense_units_1=64)
+    scores = []
+    for run in ("a", "b"):
+        result = tuning.search("convnet", "digits", tuner="random", max_trials=1, epochs=1,
+                               image_size=8, limit=192, overrides=fixed, retrain="none",
+                               output=str(tmp_path / run), seed=5)
+        scores.append([(r["trial_id"], r["score"]) for r in result.rows])
+    assert scores[0] == scores[1] and scores[0][0][1] is not None
+    record = json.loads((tmp_path / "a" / "trials" / "trial_0" / tuners.TRIAL_RECORD)
+                        .read_text())
+    assert record["seed"] == tuners.trial_seed(5, "0")
+    assert len({tuners.trial_seed(s, t) for s in (5, 6) for t in ("0", "1")}) == 4
+
+
+def test_a_second_writer_of_a_sweep_folder_is_refused(tmp_path, capsys):
+    from kcnn._io import FolderBusyError, FolderLock
+
+    output = tmp_path / "sweep"
+    with FolderLock(output, what="sweep"):
+        with pytest.raises(FolderBusyError, match=str(output)):
+            tuning.search("convnet", "digits", output=str(output), image_size=8)
+        assert tuning.cli_main(["convnet", "--image-size", "8", "--output",
+                                str(output)]) == 1
+        assert "in use by another process" in capsys.readouterr().err
+    assert not (output / "sweep.json").exists()
+
+
+def test_keras_tuner_is_patched_when_a_tuner_is_made_and_only_for_its_version(tmp_path,
+                                                                             monkeypatch):
+    import importlib.util
+
+    from keras_tuner.src.engine import conditions
+
+    def sentinel(self):
+        return None
+
+    monkeypatch.setattr(conditions.Parent, "to_proto", sentinel)
+    monkeypatch.setattr(fixes, "_applied", [])
+    # Importing the fixes changes nothing in keras-tuner ...
+    spec = importlib.util.spec_from_file_location("kcnn_fixes_copy", fixes.__file__)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert conditions.Parent.to_proto is sentinel
+    # ... making a tuner applies them.
+    space = get_space("convnet", input_shape=(8, 8, 1), num_classes=10)
+    tuners.make_tuner(space, directory=str(tmp_path))
+    assert conditions.Parent.to_proto is fixes._silent_parent_to_proto
+    # Another keras-tuner version: the patch is skipped with a message naming both.
+    monkeypatch.setattr(conditions.Parent, "to_proto", sentinel)
+    monkeypatch.setattr(fixes, "_applied", [])
+    monkeypatch.setattr(fixes, "_warned", [])
+    monkeypatch.setattr(keras_tuner, "__version__", "1.5.0")
+    with pytest.warns(RuntimeWarning, match=r"written for keras-tuner 1\.4\.7.*1\.5\.0"):
+        assert fixes.apply_patches() == ()
+    assert conditions.Parent.to_proto is sentinel
+
+
+def test_missing_optional_dependencies_name_the_extra(monkeypatch):
+    import importlib
+
+    for module, blocked, extra in (("kcnn.tuning", "keras_tuner", "kcnn[tuning]"),
+                                   ("kcnn.go", "sgfmill", "kcnn[go]"),
+                                   ("kcnn.go", "numba", "kcnn[go]")):
+        for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+            monkeypatch.delitem(sys.modules, name)
+        monkeypatch.setitem(sys.modules, blocked, None)
+        with pytest.raises(ImportError, match=re.escape(extra)) as info:
+            importlib.import_module(module)
+        assert blocked.replace("_", "-") in str(info.value)
+        monkeypatch.undo()

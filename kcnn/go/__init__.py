@@ -12,8 +12,16 @@ KGS records; the value network adds a 49th. ``kcnn.go.convert`` turns SGF collec
 training shards, ``kcnn.go.dataset`` reads them as a ``tf.data`` pipeline with random
 symmetries, ``kcnn.go.predict_move`` and ``kcnn.go.evaluate_policy`` use a trained network.
 
-The engine is compiled with numba on first use (cached on disk afterwards).
+The engine is compiled with numba on first use (cached on disk afterwards). numba and
+sgfmill are optional dependencies: ``pip install "kcnn[go]"``.
 """
+
+import importlib.util as _util
+
+_missing = [p for p in ("numba", "sgfmill") if _util.find_spec(p) is None]
+if _missing:
+    raise ImportError(f"kcnn.go needs {' and '.join(_missing)}, not installed: pip install "
+                      f"\"kcnn[go]\" (or pip install {' '.join(_missing)}).")
 
 from kcnn.go.board import BLACK, EMPTY, WHITE, GoState, IllegalMoveError
 from kcnn.go.convert import convert

@@ -27,13 +27,51 @@ __all__ = ["cli_main", "build_parser"]
 
 
 def _count(text):
-    """``2500000``, ``2.5M``, ``300k`` -> int."""
+    """``2500000``, ``2.5M``, ``300k`` -> a positive int."""
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgG]?)\s*", text)
     if not m:
         raise argparse.ArgumentTypeError(f"expected a count like 300000, 300k or 2.5M, "
                                          f"got {text!r}")
     scale = {"": 1, "k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9}[m.group(2).lower()]
-    return int(float(m.group(1)) * scale)
+    count = int(float(m.group(1)) * scale)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive count, got {text!r}")
+    return count
+
+
+def _int_at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _number_between(low, high=None):
+    """A float parser accepting ``low < x`` (and ``x < high`` when given)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (value > low and (high is None or value < high)):
+            bounds = f"above {low:g}" if high is None else f"between {low:g} and {high:g}"
+            raise argparse.ArgumentTypeError(f"expected a number {bounds} (exclusive), "
+                                             f"got {text!r}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+_positive = _int_at_least(1)
 
 
 def build_parser():
@@ -51,15 +89,16 @@ def build_parser():
     d.add_argument("--data", default="digits",
                    help="digits (embedded), mnist, fashion_mnist, cifar10, cifar100, an "
                         "image folder or an .npz file (default: digits)")
-    d.add_argument("--image-size", type=int, default=None, help="image side in pixels")
-    d.add_argument("--validation-fraction", type=float, default=0.2)
-    d.add_argument("--limit", type=int, default=None, help="use at most N training examples")
+    d.add_argument("--image-size", type=_positive, default=None, help="image side in pixels")
+    d.add_argument("--validation-fraction", type=_number_between(0, 1), default=0.2)
+    d.add_argument("--limit", type=_positive, default=None,
+                   help="use at most N training examples")
     s = p.add_argument_group("sweep")
     s.add_argument("--tuner", default="random",
                    choices=("random", "grid", "bayesian", "hyperband"))
-    s.add_argument("--max-trials", type=int, default=None,
+    s.add_argument("--max-trials", type=_positive, default=None,
                    help="trials to run (default 10; Hyperband: see below)")
-    s.add_argument("--epochs", type=int, default=3,
+    s.add_argument("--epochs", type=_positive, default=3,
                    help="epochs per trial; Hyperband's max_epochs (default 3)")
     s.add_argument("--output", default="kcnn_tune", help="output folder (default kcnn_tune)")
     s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -67,27 +106,29 @@ def build_parser():
                         "NAME=1e-4:1e-2:log, NAME=0:0.5:0.1) a hyperparameter; repeatable")
     s.add_argument("--variant", default=None, help="resnet: named network of the defaults")
     s.add_argument("--objective", default="val_accuracy")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_int_at_least(0), default=0,
+                   help="the same seed repeats a sweep (sampling, weights, shuffling)")
     s.add_argument("--overwrite", action="store_true",
                    help="discard a previous sweep in --output instead of resuming it")
     s.add_argument("--verbose", type=int, default=0)
     b = p.add_argument_group("budgets and early stopping")
-    b.add_argument("--trial-seconds", type=float, default=None,
+    b.add_argument("--trial-seconds", type=_number_between(0), default=None,
                    help="wall-clock budget of one trial")
     b.add_argument("--max-params", type=_count, default=None,
                    help="skip models with more trainable parameters (e.g. 2M)")
     b.add_argument("--early-stopping", default="median", choices=("median", "none"),
                    help="median stopping rule across trials (random, grid, bayesian)")
-    b.add_argument("--median-min-trials", type=int, default=3)
-    b.add_argument("--median-grace-epochs", type=int, default=1)
-    b.add_argument("--factor", type=int, default=3, help="Hyperband reduction factor")
-    b.add_argument("--hyperband-iterations", type=int, default=None)
-    b.add_argument("--num-initial-points", type=int, default=None,
+    b.add_argument("--median-min-trials", type=_positive, default=3)
+    b.add_argument("--median-grace-epochs", type=_positive, default=1)
+    b.add_argument("--factor", type=_int_at_least(2), default=3,
+                   help="Hyperband reduction factor")
+    b.add_argument("--hyperband-iterations", type=_positive, default=None)
+    b.add_argument("--num-initial-points", type=_positive, default=None,
                    help="Bayesian: random trials before the Gaussian process")
     r = p.add_argument_group("best model")
     r.add_argument("--retrain", default="train", choices=("train", "train+val", "none"),
                    help="retrain the best configuration on train, train+val, or not at all")
-    r.add_argument("--retrain-epochs", type=int, default=None)
+    r.add_argument("--retrain-epochs", type=_positive, default=None)
     x = p.add_argument_group("distributed (keras-tuner chief/worker)")
     role = x.add_mutually_exclusive_group()
     role.add_argument("--chief", action="store_true", help="serve the oracle")
@@ -125,7 +166,7 @@ def cli_main(argv=None) -> int:
         if max_trials is None and args.tuner != "hyperband":
             max_trials = 10
         if args.show_space:
-            from kcnn.tuning.data import load_data
+            from kcnn.data.catalog import load_data
             from kcnn.tuning.spaces import get_space
 
             data = load_data(args.data, image_size=args.image_size, limit=args.limit)
@@ -153,17 +194,33 @@ def cli_main(argv=None) -> int:
     except (ValueError, TypeError, ImportError) as e:
         print(f"kcnn tune: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:  # a second writer (FolderBusyError), failures in a row
+        print(f"kcnn tune: {e}", file=sys.stderr)
+        return 1
     if args.worker:
         print(f"worker {args.worker}: done")
         return 0
     _print_summary(result)
+    if not any(r["score"] is not None for r in result.rows):
+        print("kcnn tune: no trial finished; the errors are in results.csv", file=sys.stderr)
+        return 1
     return 0
 
 
 def _print_summary(result, top=10):
-    rows = result.rows
+    rows = [r for r in result.rows if r.get("trial_id", "") is not None]
     done = [r for r in rows if r["score"] is not None]
     print(f"{len(done)} of {len(rows)} trials finished; results in {result.output}")
+    skipped = len(result.oversized) + sum(1 for r in rows if r.get("status") == "oversized")
+    why = {"max_trials": "the sweep ran --max-trials trials",
+           "exhausted": "the space is exhausted: every point was sampled",
+           "oversized": "only models over --max-params were left to sample (the last "
+                        "samples all exceeded it)"}.get(result.stop_reason)
+    if why:
+        print(f"stopped: {why}" + (f"; {skipped} sampled models exceeded --max-params and "
+                                   "were skipped" if skipped else ""))
+    elif skipped:
+        print(f"{skipped} sampled models exceeded --max-params and were skipped")
     for r in done[:top]:
         hps = ", ".join(f"{k}={v}" for k, v in r["hyperparameters"].items())
         params = f"{r['params']:,}" if r["params"] else "-"

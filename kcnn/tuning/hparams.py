@@ -70,6 +70,37 @@ def _is_int(v):
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
+def _is_number(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _check_domain(name, value, *, lowest, domain):
+    """Refuses an override whose values no network accepts (see ``Declarer``)."""
+    if isinstance(value, hp_types.HyperParameter):
+        return
+    if isinstance(value, range):
+        candidates = [value.start, value.stop - 1] if len(value) else []
+    elif isinstance(value, Range):
+        candidates = [value.min_value, value.max_value]
+    elif isinstance(value, (list, tuple)):
+        candidates = list(value)
+    else:
+        candidates = [value]
+    for v in candidates:
+        if not _is_number(v):
+            continue
+        if domain is not None:
+            lo, hi = domain
+            if not lo <= v <= hi:
+                raise ValueError(f"`{name}` must be in [{lo:g}, {hi:g}]. "
+                                 f"Received: {name}={value!r}")
+        elif lowest is not None and _is_number(lowest):
+            if lowest > 0 and v <= 0:
+                raise ValueError(f"`{name}` must be positive. Received: {name}={value!r}")
+            if lowest == 0 and v < 0:
+                raise ValueError(f"`{name}` must be >= 0. Received: {name}={value!r}")
+
+
 def _literal(text):
     try:
         return ast.literal_eval(text)
@@ -132,11 +163,13 @@ class Declarer:
         self.overrides = dict(overrides or {})
         self.declared = []
 
-    def _declare(self, name, default_factory, *, numeric_default=None, kind):
+    def _declare(self, name, default_factory, *, numeric_default=None, kind, lowest=None,
+                 domain=None):
         self.declared.append(name)
         if name not in self.overrides:
             return default_factory()
         value = self.overrides[name]
+        _check_domain(name, value, lowest=lowest, domain=domain)
         hp = self.hp
         if isinstance(value, hp_types.HyperParameter):
             # Re-declared through the same method so that it joins the current scope.
@@ -180,36 +213,47 @@ class Declarer:
             value = float(value)
         return hp.Fixed(name, value)
 
-    def int(self, name, min_value, max_value, *, default, step=1, sampling="linear"):
+    # Overrides are checked against ``domain=(low, high)`` when given, else against the sign
+    # of the declared values: a hyperparameter declared positive (a rate, a width) refuses
+    # 0 and negatives, one declared from 0 (a decay) refuses negatives. The check runs when
+    # the space is made, before any trial.
+
+    def int(self, name, min_value, max_value, *, default, step=1, sampling="linear",
+            domain=None):
         """An integer in ``[min_value, max_value]``."""
         return self._declare(
             name, lambda: self.hp.Int(name, min_value, max_value, step=step,
                                       sampling=sampling, default=default),
-            numeric_default=default, kind="int")
+            numeric_default=default, kind="int", lowest=min_value, domain=domain)
 
-    def float(self, name, min_value, max_value, *, default, step=None, sampling="linear"):
+    def float(self, name, min_value, max_value, *, default, step=None, sampling="linear",
+              domain=None):
         """A float in ``[min_value, max_value]`` (continuous when ``step`` is None)."""
         return self._declare(
             name, lambda: self.hp.Float(name, min_value, max_value, step=step,
                                         sampling=sampling, default=default),
-            numeric_default=default, kind="float")
+            numeric_default=default, kind="float", lowest=min_value, domain=domain)
 
-    def choice(self, name, values, *, default):
+    def choice(self, name, values, *, default, domain=None):
         """One of ``values``."""
         kind = "float" if all(isinstance(v, float) for v in values) else "choice"
+        numeric = [v for v in values if _is_number(v)]
         return self._declare(name, lambda: self.hp.Choice(name, list(values), default=default),
-                             numeric_default=default, kind=kind)
+                             numeric_default=default, kind=kind,
+                             lowest=min(numeric) if len(numeric) == len(values) else None,
+                             domain=domain)
 
     def boolean(self, name, *, default):
         """True or False."""
         return self._declare(name, lambda: self.hp.Boolean(name, default=default),
                              numeric_default=default, kind="bool")
 
-    def fixed(self, name, value):
+    def fixed(self, name, value, *, domain=None):
         """A value the user can still override (not searched by default)."""
         kind = "float" if isinstance(value, float) else "int" if _is_int(value) else "value"
         return self._declare(name, lambda: self.hp.Fixed(name, value), numeric_default=value,
-                             kind=kind)
+                             kind=kind, lowest=value if _is_number(value) else None,
+                             domain=domain)
 
     def scope(self, parent, values):
         """A conditional scope: what is declared inside is active only when ``parent`` takes

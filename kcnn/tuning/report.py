@@ -4,10 +4,12 @@ hyperparameters."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
 
+from kcnn._io import atomic_write
 from kcnn.tuning.hparams import TUNER_KEYS
 
 __all__ = ["trial_rows", "write_table", "plot_scores"]
@@ -27,9 +29,13 @@ def trial_rows(oracle, *, project_dir=None):
     ...), ``score`` (best objective value), ``objective``, ``params`` (trainable),
     ``seconds``, ``epochs`` (epochs trained in this trial), ``stopped`` (``"median rule"``,
     ``"time budget"`` or None), ``rss_mb`` (process memory at the trial's end),
-    ``continued_from`` (Hyperband), ``worker``, ``hyperparameters`` and ``error``.
+    ``continued_from`` (Hyperband), ``worker``, ``hyperparameters`` and ``error``. Points
+    the random and Bayesian oracles skipped for their size, which never became trials,
+    follow with ``status="oversized"`` and no ``trial_id``.
     """
-    from kcnn.tuning.tuners import OVERSIZED, PREFIX, TRIAL_RECORD
+    from kcnn.tuning.early_stopping import PREFIX
+    from kcnn.tuning.keras_tuner_fixes import OVERSIZED
+    from kcnn.tuning.tuners import TRIAL_RECORD
 
     objective = oracle.objective
     order = list(getattr(oracle, "start_order", [])) or sorted(oracle.trials)
@@ -76,6 +82,15 @@ def trial_rows(oracle, *, project_dir=None):
     done = [r for r in rows if r["score"] is not None]
     done.sort(key=lambda r: r["score"], reverse=objective.direction == "max")
     rest = [r for r in rows if r["score"] is None]
+    for skipped in getattr(oracle, "oversized", ()):
+        rest.append({
+            "trial_id": None, "status": "oversized", "score": None,
+            "objective": objective.name, "params": int(skipped["params"]), "seconds": None,
+            "epochs": 0, "stopped": None, "rss_mb": None, "continued_from": None,
+            "worker": None,
+            "hyperparameters": {k: v for k, v in skipped["values"].items()
+                                if k not in TUNER_KEYS},
+            "error": "model larger than the size limit (skipped before training)"})
     ranked = done + rest
     for i, r in enumerate(ranked, start=1):
         r["rank"] = i if r["score"] is not None else None
@@ -91,10 +106,7 @@ def write_table(rows, output, *, order=()):
     """
     os.makedirs(output, exist_ok=True)
     json_path = os.path.join(output, "results.json")
-    tmp = json_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(rows, f, indent=1)
-    os.replace(tmp, json_path)
+    atomic_write(json_path, json.dumps(rows, indent=1))
     present = {k for r in rows for k in r["hyperparameters"]}
     hp_names = [k for k in order if k in present]
     for r in rows:
@@ -103,13 +115,13 @@ def write_table(rows, output, *, order=()):
                 hp_names.append(k)
     fixed = [k for k in rows[0] if k != "hyperparameters"] if rows else []
     csv_path = os.path.join(output, "results.csv")
-    with open(csv_path + ".tmp", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(fixed + hp_names)
-        for r in rows:
-            writer.writerow([("" if r[k] is None else r[k]) for k in fixed]
-                            + [r["hyperparameters"].get(k, "") for k in hp_names])
-    os.replace(csv_path + ".tmp", csv_path)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(fixed + hp_names)
+    for r in rows:
+        writer.writerow([("" if r[k] is None else r[k]) for k in fixed]
+                        + [r["hyperparameters"].get(k, "") for k in hp_names])
+    atomic_write(csv_path, text.getvalue())
     return csv_path, json_path
 
 
@@ -171,6 +183,9 @@ def plot_scores(rows, main, path, *, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    from kcnn._io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
     return path

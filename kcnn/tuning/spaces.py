@@ -9,10 +9,13 @@ sampled, logged or fed to the Bayesian model. Users fix or narrow any hyperparam
 
     space = kcnn.tuning.get_space("convnet", input_shape=(16, 16, 1), num_classes=10,
                                   overrides={"num_stages": Range(1, 2), "filters": [8, 16]})
-    tuner = keras_tuner.RandomSearch(space, objective="val_accuracy", max_trials=10)
+    tuner = kcnn.tuning.make_tuner(space, tuner="random", max_trials=10, epochs=3)
 
-``kcnn.tuning.search`` runs such a tuner with kcnn's fixes; a space also works with a plain
-keras-tuner tuner (give ``train_size`` and ``epochs`` for the schedules).
+A space declares hyperparameters and builds (uncompiled) models; the tuner of
+:mod:`kcnn.tuning.tuners` compiles and trains them with the trial's training values
+(:meth:`SearchSpace.training`), so use a space through :func:`kcnn.tuning.make_tuner` or
+:func:`kcnn.tuning.search`. The spaces of paper networks name their preset (``preset``) and
+take their training defaults from it (:mod:`kcnn.tuning.optim`).
 """
 
 from __future__ import annotations
@@ -32,28 +35,30 @@ class SearchSpace(keras_tuner.HyperModel):
     """Base class: a kcnn builder, its hyperparameters and the paper's training settings.
 
     Subclasses define :meth:`declare_model` (declare the architecture hyperparameters and
-    return the builder's keyword arguments) and :meth:`build_model` (call the builder).
+    return the builder's keyword arguments) and :meth:`build_model` (call the builder), and
+    name their paper's ``preset`` (``kcnn.schedules.preset``) with the search ranges of the
+    training hyperparameters, or give their own ``defaults`` (a
+    :class:`~kcnn.tuning.optim.TrainingDefaults`).
 
     Args:
         input_shape: shape of one input example.
         num_classes: number of classes.
         overrides: ``{name: value | list | Range | keras_tuner hyperparameter}`` fixing or
             narrowing hyperparameters (see :mod:`kcnn.tuning.hparams`).
-        train_size: training examples per epoch (for step-based schedules); set by
-            :func:`kcnn.tuning.search`.
-        epochs: epochs the schedules span (the per-trial budget).
     """
 
     name = None
     family = None
     paper = ""
     description = ""
-    training = optim.TrainingDefaults()
+    preset = None  # the kcnn.schedules preset of the paper's training settings
+    learning_rate_range = (1e-4, 1e-1)  # search ranges around the preset's values
+    batch_sizes = (32, 64, 128)
+    defaults_without_preset = optim.TrainingDefaults()
     main = ()  # hyperparameters plotted against the score
     min_size = 1  # smallest input side every point of the space accepts
 
-    def __init__(self, *, input_shape, num_classes, overrides=None, train_size=None,
-                 epochs=None):
+    def __init__(self, *, input_shape, num_classes, overrides=None):
         super().__init__(name=self.name, tunable=True)
         from kcnn._checks import check_input_shape, check_int
 
@@ -63,9 +68,12 @@ class SearchSpace(keras_tuner.HyperModel):
         self.input_shape = tuple(int(d) for d in input_shape)
         self.num_classes = int(num_classes)
         self.overrides = dict(overrides or {})
-        self.train_size = train_size
-        self.epochs = epochs
         self._space = None
+        self.training_defaults = (
+            optim.TrainingDefaults.from_preset(self.preset,
+                                               learning_rate_range=self.learning_rate_range,
+                                               batch_sizes=self.batch_sizes)
+            if self.preset else self.defaults_without_preset)
         unknown_overrides(self.overrides, [hp.name for hp in self.search_space().space])
 
     # === To define in subclasses ===
@@ -88,7 +96,7 @@ class SearchSpace(keras_tuner.HyperModel):
         """Declares every hyperparameter; returns ``(builder kwargs, training values)``."""
         d = Declarer(hp, self.overrides)
         kwargs = self.declare_model(d)
-        training = optim.declare_training(d, self.training)
+        training = optim.declare_training(d, self.training_defaults)
         return kwargs, training
 
     def search_space(self):
@@ -132,36 +140,18 @@ class SearchSpace(keras_tuner.HyperModel):
         """Builder keyword arguments for the trial values in ``hp``."""
         return self.declare(hp)[0]
 
+    def training(self, hp):
+        """Training values (optimizer, rate, schedule, batch size, ...) for ``hp``."""
+        return self.declare(hp)[1]
+
+    @property
+    def plateau(self):
+        """``(monitor, patience)`` of the plateau rule (the preset's)."""
+        return self.training_defaults.monitor, self.training_defaults.patience
+
     def build(self, hp):
-        kwargs, training = self.declare(hp)
-        model = self.build_model(**kwargs)
-        steps = self.steps_per_epoch(training["batch_size"])
-        model.compile(
-            optimizer=optim.make_optimizer(training, steps_per_epoch=steps,
-                                           epochs=self.epochs or 1),
-            loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
-
-    def steps_per_epoch(self, batch_size):
-        return max(1, math.ceil((self.train_size or batch_size) / batch_size))
-
-    def fit(self, hp, model, data, *, epochs, initial_epoch=0, callbacks=(), verbose=0,
-            seed=0, state_dir=None, include_validation=False):
-        """Trains ``model`` on ``data`` (a :class:`kcnn.tuning.data.SweepData`)."""
-        import os
-
-        training = self.declare(hp)[1]
-        bs = int(training["batch_size"])
-        transform = self.transform(hp.values)
-        train = data.batches("train+val" if include_validation else "train", bs,
-                             shuffle=True, seed=seed, transform=transform)
-        val = None if include_validation else data.batches("val", bs, transform=transform)
-        state = None if state_dir is None else os.path.join(state_dir, "schedule_state.json")
-        extra = optim.make_callbacks(training, steps_per_epoch=self.steps_per_epoch(bs),
-                                     state_path=state)
-        return model.fit(train, validation_data=val, epochs=epochs,
-                         initial_epoch=initial_epoch, callbacks=extra + list(callbacks),
-                         shuffle=False, verbose=verbose)
+        """The (uncompiled) model of the trial values in ``hp``; the tuner compiles it."""
+        return self.build_model(**self.model_kwargs(hp))
 
 
 def _pow2_max(size, cap):
@@ -186,10 +176,12 @@ class ConvNetSpace(SearchSpace):
     family = "convnet"
     paper = "CS231n ConvNet pattern [(CONV-RELU)*N-POOL?]*M-(FC-RELU)*K-SOFTMAX"
     description = "generic ConvNet: stages M, convs N, kernel per stage, widths, FC K"
-    training = optim.TrainingDefaults(optimizer="adam", learning_rate=1e-3,
-                                      learning_rate_range=(1e-4, 1e-2), batch_size=64,
-                                      batch_sizes=(32, 64, 128),
-                                      reference="Adam defaults (Kingma & Ba 2015)")
+    # No paper: Adam at Kingma & Ba's 1e-3, batch 64, no decay, a constant rate; momentum
+    # 0.9 when SGD is chosen; a plateau rule on val_loss with patience 2 (short sweeps).
+    defaults_without_preset = optim.TrainingDefaults(
+        optimizer="adam", learning_rate=1e-3, learning_rate_range=(1e-4, 1e-2), momentum=0.9,
+        batch_size=64, batch_sizes=(32, 64, 128), monitor="val_loss", patience=2,
+        reference="Adam defaults (Kingma & Ba 2015)")
     main = ("num_stages", "kernel_size_1", "convs_per_stage", "filters", "learning_rate")
 
     def declare_model(self, d):
@@ -245,11 +237,8 @@ class ResNetSpace(SearchSpace):
     family = "resnet"
     paper = "arXiv:1512.03385"
     description = "ResNet: blocks per stage, width, basic/bottleneck, shortcut"
-    training = optim.TrainingDefaults(optimizer="sgd", learning_rate=0.1,
-                                      learning_rate_range=(1e-3, 0.3), momentum=0.9,
-                                      weight_decay=1e-4, schedule="step", batch_size=128,
-                                      batch_sizes=(64, 128, 256),
-                                      reference="He et al. 2016, sections 3.4 and 4.2")
+    learning_rate_range = (1e-3, 0.3)
+    batch_sizes = (64, 128, 256)
     main = ("blocks_conv2", "blocks_conv3", "width", "block", "learning_rate")
 
     def __init__(self, *, variant=None, **kwargs):
@@ -262,8 +251,10 @@ class ResNetSpace(SearchSpace):
             raise ValueError(f"`variant` must be one of {', '.join(VARIANTS)}. "
                              f"Received: variant={variant!r}")
         self.variant = variant
+        # He et al.'s settings: section 4.2 for the CIFAR networks, 3.4 for ImageNet's.
+        self.preset = "resnet_cifar" if VARIANTS[variant].stem == "cifar" else "resnet_imagenet"
         # total stride: 4 (stem) * 2 ** 3 (ImageNet), 2 ** 2 (CIFAR)
-        self.min_size = 32 if VARIANTS[variant][3] == "imagenet" else 4
+        self.min_size = 32 if VARIANTS[variant].stem == "imagenet" else 4
         super().__init__(**kwargs)
 
     def declare_model(self, d):
@@ -301,11 +292,9 @@ class VGGSpace(SearchSpace):
     family = "vgg"
     paper = "arXiv:1409.1556"
     description = "VGG: configuration A/B/D/E (convs per block), widths, FC width, BN"
-    training = optim.TrainingDefaults(optimizer="sgd", learning_rate=0.01,
-                                      learning_rate_range=(1e-4, 0.1), momentum=0.9,
-                                      weight_decay=5e-4, schedule="plateau", batch_size=256,
-                                      batch_sizes=(64, 128, 256),
-                                      reference="Simonyan & Zisserman 2015, section 3.1")
+    preset = "vgg"
+    learning_rate_range = (1e-4, 0.1)
+    batch_sizes = (64, 128, 256)
     main = ("depth", "width", "fc_units", "learning_rate")
     min_size = 32  # five 2x2 poolings
 
@@ -337,11 +326,9 @@ class GoogLeNetSpace(SearchSpace):
     family = "googlenet"
     paper = "arXiv:1409.4842"
     description = "GoogLeNet: Inception branch widths (scale), LRN, dropout"
-    training = optim.TrainingDefaults(optimizer="sgd", learning_rate=0.01,
-                                      learning_rate_range=(1e-4, 0.1), momentum=0.9,
-                                      schedule="exponential", batch_size=128,
-                                      batch_sizes=(64, 128, 256),
-                                      reference="Szegedy et al. 2015, section 6")
+    preset = "googlenet"
+    learning_rate_range = (1e-4, 0.1)
+    batch_sizes = (32, 64, 128, 256)
     main = ("width_multiplier", "dropout", "learning_rate")
     min_size = 32  # total stride 32
 
@@ -372,11 +359,9 @@ class AlphaGoPolicySpace(SearchSpace):
     family = "alphago"
     paper = "Silver et al., Nature 529:484-489, 2016"
     description = "AlphaGo SL policy: filters k, layers, first kernel, feature subset"
-    training = optim.TrainingDefaults(optimizer="sgd", learning_rate=0.003,
-                                      learning_rate_range=(3e-4, 0.03), momentum=0.0,
-                                      schedule="halving", batch_size=16,
-                                      batch_sizes=(16, 64, 256),
-                                      reference="Silver et al. 2016, Methods")
+    preset = "alphago"
+    learning_rate_range = (3e-4, 0.03)
+    batch_sizes = (16, 64, 256)
     main = ("filters", "num_layers", "input_planes", "first_kernel_size")
     FEATURE_SUBSETS = (4, 12, 20, 48)
 
@@ -421,8 +406,7 @@ def get_space(name, *, input_shape, num_classes, overrides=None, **kwargs):
         input_shape: shape of one example.
         num_classes: number of classes.
         overrides: hyperparameters to fix or narrow.
-        **kwargs: further space arguments (``variant`` for ResNet, ``train_size``,
-            ``epochs``).
+        **kwargs: further space arguments (``variant`` for ResNet).
     """
     if isinstance(name, type) and issubclass(name, SearchSpace):
         cls = name

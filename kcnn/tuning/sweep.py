@@ -12,17 +12,20 @@ Everything goes into one output folder::
       best.json           its hyperparameters, builder arguments and scores
 
 Running the same command again resumes: finished trials are kept and only the missing ones
-run (give a larger ``max_trials`` to extend a sweep).
+run (give a larger ``max_trials`` to extend a sweep). Every argument is checked before anything
+is written, and one process at a time writes a sweep folder (``kcnn._io.FolderLock``; the
+workers of a distributed sweep share the chief's).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 
-__all__ = ["search", "SweepResult", "SETTINGS_FILE"]
+from kcnn._io import FolderLock, atomic_json, atomic_path
+
+__all__ = ["search", "SweepResult", "SETTINGS_FILE", "check_sweep_arguments"]
 
 SETTINGS_FILE = "sweep.json"
 PROJECT = "trials"
@@ -45,6 +48,10 @@ class SweepResult:
         table_paths: ``(csv, json)`` paths.
         plot_path: the PNG, or None.
         tuner: the keras-tuner tuner (for ``get_best_models`` and friends).
+        stop_reason: why the sweep ended: "max_trials" (the budget ran), "exhausted" (no
+            point of the space is left), "oversized" (only models over ``max_params`` were
+            left to sample), or None (Hyperband, a worker).
+        oversized: points skipped for their size, ``[{"values", "params"}]``.
     """
 
     output: str
@@ -55,6 +62,8 @@ class SweepResult:
     table_paths: tuple
     plot_path: str | None
     tuner: object = None
+    stop_reason: str | None = None
+    oversized: list = dataclasses.field(default_factory=list)
 
 
 def _serialize_override(value):
@@ -69,42 +78,6 @@ def _serialize_override(value):
     if isinstance(value, tuple):
         return list(value)
     return value
-
-
-@contextlib.contextmanager
-def _distributed_env(role, oracle_address, worker_id):
-    """Sets keras-tuner's KERASTUNER_* variables for ``role`` while the sweep runs."""
-    keys = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-    saved = {k: os.environ.get(k) for k in keys}
-    try:
-        if role is not None:
-            if role not in ("chief", "worker"):
-                raise ValueError(f"`role` must be 'chief', 'worker' or None. "
-                                 f"Received: role={role!r}")
-            address = oracle_address or os.environ.get("KERASTUNER_ORACLE_IP", "") + ":" + \
-                os.environ.get("KERASTUNER_ORACLE_PORT", "")
-            host, _, port = address.rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError("A distributed sweep needs the chief's address as HOST:PORT "
-                                 "(--oracle-address or KERASTUNER_ORACLE_IP/_PORT). "
-                                 f"Received: oracle_address={oracle_address!r}")
-            os.environ["KERASTUNER_ORACLE_IP"] = host
-            os.environ["KERASTUNER_ORACLE_PORT"] = port
-            if role == "chief":
-                os.environ["KERASTUNER_TUNER_ID"] = "chief"
-            else:
-                wid = worker_id or os.environ.get("KERASTUNER_TUNER_ID")
-                if not wid or "chief" in wid:
-                    raise ValueError("A worker needs an id that does not contain 'chief' "
-                                     f"(--worker ID). Received: worker_id={wid!r}")
-                os.environ["KERASTUNER_TUNER_ID"] = wid
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _check_settings(output, settings, overwrite, role):
@@ -125,9 +98,47 @@ def _check_settings(output, settings, overwrite, role):
             if os.path.exists(os.path.join(output, name)):
                 os.remove(os.path.join(output, name))
     os.makedirs(output, exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(settings, f, indent=1)
-    os.replace(path + ".tmp", path)
+    atomic_json(path, settings, indent=1)
+
+
+def check_sweep_arguments(*, tuner, max_trials, epochs, seed=0, max_params=None,
+                          trial_seconds=None, median_min_trials=3, median_grace_epochs=1,
+                          factor=3, hyperband_iterations=None, num_initial_points=None,
+                          retrain="train", retrain_epochs=None, early_stopping="median",
+                          image_size=None, validation_fraction=0.2, limit=None):
+    """Refuses impossible sweep settings at once, naming the argument (nothing is written).
+
+    Raises:
+        ValueError, TypeError: naming the argument, what was expected and the value.
+    """
+    from kcnn._checks import check_float, check_int
+    from kcnn.tuning.tuners import TUNERS
+
+    if tuner not in TUNERS:
+        raise ValueError(f"`tuner` must be one of {', '.join(TUNERS)}. "
+                         f"Received: tuner={tuner!r}")
+    if retrain not in ("train", "train+val", "none", None):
+        raise ValueError("`retrain` must be 'train', 'train+val' or 'none'. "
+                         f"Received: retrain={retrain!r}")
+    if early_stopping not in ("median", None, "none"):
+        raise ValueError("`early_stopping` must be 'median' or None. "
+                         f"Received: early_stopping={early_stopping!r}")
+    check_int("epochs", epochs, minimum=1)
+    check_int("seed", seed, minimum=0)
+    check_int("factor", factor, minimum=2)
+    check_int("median_min_trials", median_min_trials, minimum=1)
+    check_int("median_grace_epochs", median_grace_epochs, minimum=1)
+    check_float("validation_fraction", validation_fraction, minimum=0.0, maximum=1.0,
+                min_inclusive=False, max_inclusive=False)
+    for name, value in (("max_trials", max_trials), ("max_params", max_params),
+                        ("hyperband_iterations", hyperband_iterations),
+                        ("num_initial_points", num_initial_points),
+                        ("retrain_epochs", retrain_epochs), ("image_size", image_size),
+                        ("limit", limit)):
+        if value is not None:
+            check_int(name, value, minimum=1)
+    if trial_seconds is not None:
+        check_float("trial_seconds", trial_seconds, minimum=0.0, min_inclusive=False)
 
 
 def search(space, data="digits", *, tuner="random", max_trials=10, epochs=3,
@@ -142,11 +153,13 @@ def search(space, data="digits", *, tuner="random", max_trials=10, epochs=3,
 
     Args:
         space: search space name (``kcnn.tuning.list_spaces()``) or SearchSpace class.
-        data: dataset name or path (see :mod:`kcnn.tuning.data`), a
-            :class:`~kcnn.tuning.data.SweepData`, or arrays
+        data: dataset name or path (see ``kcnn.data.catalog``), a
+            :class:`~kcnn.data.catalog.SweepData`, or arrays
             ``((x_train, y_train), (x_val, y_val)[, (x_test, y_test)])``.
         tuner: "random", "grid", "bayesian" or "hyperband".
-        max_trials: trials to run (random, grid, Bayesian). For Hyperband, which budgets
+        max_trials: trials to run (random, grid, Bayesian): the sweep samples until this
+            many trials ran or the space is exhausted (models over ``max_params`` are
+            skipped without counting). For Hyperband, which budgets
             by iterations, ``max_trials`` is mapped to
             ``hyperband_iterations = max_trials // T`` where T is the number of trainings
             of one iteration (:func:`~kcnn.tuning.tuners.hyperband_trials_per_iteration`);
@@ -155,13 +168,14 @@ def search(space, data="digits", *, tuner="random", max_trials=10, epochs=3,
         output: the output folder (resumed when it holds the same sweep).
         overrides: hyperparameters to fix or narrow (see :mod:`kcnn.tuning.hparams`).
         objective: metric to optimize ("val_accuracy", "val_loss", ...).
-        seed: seed of the validation split, the sampling and the shuffling.
+        seed: seed of the validation split, the sampling, each trial's weights and its
+            shuffling (each trial's from ``seed`` and its id): the same seed repeats a sweep.
         variant: ResNet space: the named network whose values are the defaults.
-        image_size, validation_fraction, limit: see :func:`kcnn.tuning.data.load_data`.
+        image_size, validation_fraction, limit: see :func:`kcnn.data.catalog.load_data`.
         max_params: skip models with more trainable parameters.
         trial_seconds: wall-clock budget of one trial.
         early_stopping: "median" or None (Hyperband stops bad trials by its brackets).
-        median_min_trials, median_grace_epochs: see :func:`kcnn.tuning.tuners.median_stop`.
+        median_min_trials, median_grace_epochs: see :func:`kcnn.tuning.early_stopping.median_stop`.
         factor, hyperband_iterations: Hyperband settings.
         num_initial_points: Bayesian random start.
         retrain: retrain the best configuration on "train", on "train+val", or "none".
@@ -177,20 +191,19 @@ def search(space, data="digits", *, tuner="random", max_trials=10, epochs=3,
     Returns:
         A :class:`SweepResult` (for a worker: without table or model).
     """
-    from kcnn.tuning import report
-    from kcnn.tuning.data import SweepData, load_data
+    from kcnn.data.catalog import SweepData, load_data
+    from kcnn.tuning.distributed import check_role
     from kcnn.tuning.spaces import get_space
-    from kcnn.tuning.tuners import TUNERS, hyperband_trials_per_iteration, make_tuner
+    from kcnn.tuning.tuners import hyperband_trials_per_iteration
 
-    if tuner not in TUNERS:
-        raise ValueError(f"`tuner` must be one of {', '.join(TUNERS)}. "
-                         f"Received: tuner={tuner!r}")
-    if retrain not in ("train", "train+val", "none", None):
-        raise ValueError("`retrain` must be 'train', 'train+val' or 'none'. "
-                         f"Received: retrain={retrain!r}")
-    if early_stopping not in ("median", None, "none"):
-        raise ValueError("`early_stopping` must be 'median' or None. "
-                         f"Received: early_stopping={early_stopping!r}")
+    check_sweep_arguments(
+        tuner=tuner, max_trials=max_trials, epochs=epochs, seed=seed, max_params=max_params,
+        trial_seconds=trial_seconds, median_min_trials=median_min_trials,
+        median_grace_epochs=median_grace_epochs, factor=factor,
+        hyperband_iterations=hyperband_iterations, num_initial_points=num_initial_points,
+        retrain=retrain, retrain_epochs=retrain_epochs, early_stopping=early_stopping,
+        image_size=image_size, validation_fraction=validation_fraction, limit=limit)
+    check_role(role, oracle_address, worker_id)
     early_stopping = None if early_stopping == "none" else early_stopping
     if tuner == "hyperband":
         per_iteration = hyperband_trials_per_iteration(epochs, factor)
@@ -230,7 +243,7 @@ def search(space, data="digits", *, tuner="random", max_trials=10, epochs=3,
     space_kwargs = {"variant": variant} if variant is not None else {}
     search_space = get_space(space, input_shape=sweep_data.input_shape,
                              num_classes=sweep_data.num_classes, overrides=overrides,
-                             train_size=sweep_data.train_size, epochs=epochs, **space_kwargs)
+                             **space_kwargs)
     settings = {
         "space": space_name, "variant": getattr(search_space, "variant", None),
         "data": data_name if isinstance(data_name, str) else str(data_name),
@@ -244,9 +257,37 @@ def search(space, data="digits", *, tuner="random", max_trials=10, epochs=3,
         "input_shape": list(sweep_data.input_shape), "num_classes": sweep_data.num_classes,
         "train_size": sweep_data.train_size, "validation_size": int(len(sweep_data.x_val)),
     }
-    _check_settings(output, settings, overwrite and role != "worker", role)
+    # One writer per sweep folder; a distributed sweep's workers write under the chief's.
+    lock = FolderLock(output, what="sweep") if role != "worker" else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        return _run(search_space, sweep_data, settings, output=output, role=role,
+                    oracle_address=oracle_address, worker_id=worker_id, tuner=tuner,
+                    max_trials=max_trials, epochs=epochs, objective=objective, seed=seed,
+                    factor=factor, hyperband_iterations=hyperband_iterations,
+                    num_initial_points=num_initial_points, max_params=max_params,
+                    trial_seconds=trial_seconds, early_stopping=early_stopping,
+                    median_min_trials=median_min_trials,
+                    median_grace_epochs=median_grace_epochs, overwrite=overwrite,
+                    callbacks=callbacks, verbose=verbose, retrain=retrain,
+                    retrain_epochs=retrain_epochs, space_name=space_name)
+    finally:
+        if lock is not None:
+            lock.release()
 
-    with _distributed_env(role, oracle_address, worker_id):
+
+def _run(search_space, sweep_data, settings, *, output, role, oracle_address, worker_id,
+         tuner, max_trials, epochs, objective, seed, factor, hyperband_iterations,
+         num_initial_points, max_params, trial_seconds, early_stopping, median_min_trials,
+         median_grace_epochs, overwrite, callbacks, verbose, retrain, retrain_epochs,
+         space_name):
+    from kcnn.tuning import report
+    from kcnn.tuning.distributed import distributed_env
+    from kcnn.tuning.tuners import make_tuner
+
+    _check_settings(output, settings, overwrite and role != "worker", role)
+    with distributed_env(role, oracle_address, worker_id):
         kt_tuner = make_tuner(
             search_space, tuner=tuner, max_trials=max_trials, epochs=epochs,
             objective=objective, directory=output, project_name=PROJECT,
@@ -260,7 +301,8 @@ def search(space, data="digits", *, tuner="random", max_trials=10, epochs=3,
         return SweepResult(output, [], None, None, {}, (), None, kt_tuner)
 
     project_dir = os.path.join(output, PROJECT)
-    rows = report.trial_rows(kt_tuner.oracle, project_dir=project_dir)
+    oracle = kt_tuner.oracle
+    rows = report.trial_rows(oracle, project_dir=project_dir)
     paths = report.write_table(rows, output,
                                order=[hp.name for hp in search_space.search_space().space])
     plot = report.plot_scores(rows, search_space.main, os.path.join(output, "scores.png"),
@@ -271,16 +313,17 @@ def search(space, data="digits", *, tuner="random", max_trials=10, epochs=3,
         model_path, metrics = _retrain(search_space, kt_tuner, best, sweep_data, output,
                                        retrain=retrain, epochs=retrain_epochs or None,
                                        default_epochs=epochs, seed=seed, verbose=verbose)
-    return SweepResult(output, rows, best, model_path, metrics, paths, plot, kt_tuner)
+    stop_reason = None if tuner == "hyperband" else getattr(oracle, "stop_reason", None)
+    return SweepResult(output, rows, best, model_path, metrics, paths, plot, kt_tuner,
+                       stop_reason=stop_reason, oversized=list(getattr(oracle, "oversized",
+                                                                      [])))
 
 
 def _retrain(space, kt_tuner, best, data, output, *, retrain, epochs, default_epochs, seed,
              verbose):
     """Trains the best configuration from scratch and saves it as ``best_model.keras``."""
-    import keras
-
     from kcnn.tuning.spaces import model_structure
-    from kcnn.tuning.tuners import _atomic_json, _jsonable, release_traced_graphs
+    from kcnn.tuning.tuners import _jsonable
 
     trial = kt_tuner.oracle.trials[best["trial_id"]]
     hp = trial.hyperparameters.copy()
@@ -295,20 +338,9 @@ def _retrain(space, kt_tuner, best, data, output, *, retrain, epochs, default_ep
         if (info.get("trial_id"), info.get("retrained_on"), info.get("epochs")) == \
                 (best["trial_id"], retrain, epochs):
             return path, info.get("metrics", {})
-    train_size = space.train_size
-    space.train_size = data.size("train+val") if with_val else data.train_size
-    saved_epochs = space.epochs
-    space.epochs = epochs
-    try:
-        keras.backend.clear_session()
-        release_traced_graphs(kt_tuner._gradients_before)
-        keras.utils.set_random_seed(seed)
-        model = space.build(hp)
-        space.fit(hp, model, data, epochs=epochs, verbose=verbose, seed=seed,
-                  include_validation=with_val)
-    finally:
-        space.train_size, space.epochs = train_size, saved_epochs
-    bs = int(hp.values.get("batch_size", 64))
+    model = kt_tuner.train_from_scratch(hp, data, epochs=epochs, seed=seed,
+                                        include_validation=with_val, verbose=verbose)
+    bs = int(space.training(hp)["batch_size"])
     transform = space.transform(hp.values)
     metrics = {}
     for split in ("val", "test"):
@@ -319,8 +351,9 @@ def _retrain(space, kt_tuner, best, data, output, *, retrain, epochs, default_ep
         result = model.evaluate(data.batches(split, bs, transform=transform), verbose=0,
                                 return_dict=True)
         metrics.update({f"{split}_{k}": float(v) for k, v in result.items()})
-    model.save(path)
-    _atomic_json(info_path, _jsonable({
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    atomic_json(info_path, _jsonable({
         "trial_id": best["trial_id"], "score": best["score"], "objective": best["objective"],
         "hyperparameters": best["hyperparameters"],
         "builder": f"{type(space).__module__}.{type(space).__name__}.build_model",

@@ -1,6 +1,7 @@
-"""The data of a sweep: training, validation and test splits held once, batched per trial.
+"""Datasets by name, held in memory as training, validation and test arrays.
 
-``--data`` names:
+What ``kcnn tune --data`` accepts (:func:`load_data`), batched per trial by
+:meth:`SweepData.batches`. Names:
 
 - ``digits``: the embedded scikit-learn digits (offline), ``--image-size`` pixels (8 by
   default, the originals);
