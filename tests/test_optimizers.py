@@ -124,3 +124,70 @@ def test_lookup_config_and_validation():
         AlexNetSGD(momentum=1.5)
     with pytest.raises(ValueError, match="Received: weight_decay=-0.1"):
         AlexNetSGD(weight_decay=-0.1)
+
+
+# === make_optimizer: the one factory ===
+
+def _penalized(lr_value, decay):
+    """Loss 0.5||Aw - b||^2 + decay / 2 ||w||^2 (the coupled decay as an L2 term)."""
+    a, b = tf.constant(A, tf.float32), tf.constant(B, tf.float32)
+    return lambda w: (0.5 * tf.reduce_sum((tf.linalg.matvec(a, w) - b) ** 2)
+                      + decay / 2 * tf.reduce_sum(w ** 2))
+
+
+@pytest.mark.parametrize("name, plain", [("sgd", keras.optimizers.SGD),
+                                         ("adam", keras.optimizers.Adam),
+                                         ("rmsprop", keras.optimizers.RMSprop)])
+def test_coupled_decay_is_an_l2_term_in_the_gradient(name, plain):
+    lr, decay, steps = 0.05, 0.3, 12
+    momentum = {"adam": 0.0}.get(name, 0.9)
+    made = kcnn.optimizers.make_optimizer(name, learning_rate=lr, momentum=momentum,
+                                          weight_decay=decay)
+    reference = plain(learning_rate=lr, **({} if name == "adam" else {"momentum": momentum}))
+    np.testing.assert_allclose(_run(made, steps),
+                               _run(reference, steps, loss_fn=_penalized(lr, decay)),
+                               rtol=2e-5, atol=1e-6)
+    undecayed = kcnn.optimizers.make_optimizer(name, learning_rate=lr, momentum=momentum)
+    assert type(undecayed) is plain  # no decay: Keras's own optimizer
+
+
+def test_adamw_decay_is_decoupled_and_spares_biases():
+    # Zero gradients leave Adam's step at 0, so only the decoupled decay acts:
+    # w <- w (1 - lr wd) on the kernel; the bias is not decayed (decay_bias=False).
+    kernel = keras.Variable(np.ones((2, 2), "float32"), name="kernel")
+    bias = keras.Variable(np.ones((2,), "float32"), name="bias")
+    optimizer = kcnn.optimizers.make_optimizer("adamw", learning_rate=0.1, weight_decay=0.2)
+    for _ in range(3):
+        optimizer.apply_gradients([(tf.zeros_like(kernel.value), kernel),
+                                   (tf.zeros_like(bias.value), bias)])
+    np.testing.assert_allclose(kernel.numpy(), np.full((2, 2), (1 - 0.1 * 0.2) ** 3), rtol=1e-6)
+    np.testing.assert_array_equal(bias.numpy(), np.ones(2))
+    again = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert type(again) is kcnn.optimizers.AdamW and again.decay_bias is False
+
+
+def test_make_optimizer_names_and_refuses_bad_values():
+    make = kcnn.optimizers.make_optimizer
+    assert set(kcnn.optimizers.OPTIMIZERS) == {"sgd", "alexnet_sgd", "adam", "adamw",
+                                               "rmsprop"}
+    assert type(make("alexnet_sgd", learning_rate=0.01)) is AlexNetSGD
+    assert type(make("SGD", learning_rate=0.01, weight_decay=5e-4)) is AlexNetSGD
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    assert make("sgd", learning_rate=schedule).get_config()["learning_rate"]["class_name"] \
+        == "ExponentialDecay"
+    with pytest.raises(ValueError, match="Did you mean .*'adamw'.*Received: name='adamv'"):
+        make("adamv", learning_rate=0.01)
+    with pytest.raises(ValueError, match="Received: learning_rate=-1"):
+        make("sgd", learning_rate=-1)
+    with pytest.raises(ValueError, match="Received: learning_rate=0"):
+        make("sgd", learning_rate=0)
+    with pytest.raises(TypeError, match="learning_rate"):
+        make("sgd", learning_rate="fast")
+    with pytest.raises(ValueError, match="Received: momentum=1.0"):
+        make("sgd", learning_rate=0.1, momentum=1.0)
+    with pytest.raises(ValueError, match="`momentum` does not apply to 'adam'"):
+        make("adam", learning_rate=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="Received: weight_decay=-0.1"):
+        make("adamw", learning_rate=0.1, weight_decay=-0.1)
+    with pytest.raises(TypeError, match="decay_bias"):
+        make("sgd", learning_rate=0.1, decay_bias="no")

@@ -220,7 +220,8 @@ PRESETS = {
         optimizer="sgd", learning_rate=0.1, batch_size=128, momentum=0.9,
         weight_decay=1e-4, decay_bias=False, schedule_kind="step", total_steps=64_000,
         notes=("As resnet_cifar, after a warmup at 0.01 'until the training error is below "
-               "80% (about 400 iterations)': kcnn uses 400 iterations.")),
+               "80% (about 400 iterations)': kcnn uses 400 iterations. BatchNorm gamma/beta "
+               "and the classifier's bias are not decayed (Goyal et al. 2017, section 5.1).")),
     "alphago": PaperSettings(
         paper="Silver et al. 2016, Nature 529, Methods (supervised policy network)",
         optimizer="sgd", learning_rate=0.003, batch_size=16, momentum=0.0,
