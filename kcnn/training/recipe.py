@@ -227,14 +227,20 @@ class Recipe:
     def main(self, argv=None):
         """Command-line entry point; returns the exit code (2 for a refused command)."""
         from kcnn.training.callbacks import TrainingDivergedError
+        from kcnn._io import FolderBusyError
         from kcnn.training.rundir import ConfigMismatchError
 
         try:
             cfg, options = self.parse(argv)
             metrics = run(self, cfg, **options)
-        except (ConfigMismatchError, TrainingDivergedError, ValueError, TypeError) as error:
+        except (ConfigMismatchError, TrainingDivergedError, ValueError, TypeError,
+                FolderBusyError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1 if isinstance(error, TrainingDivergedError) else 2
+        except KeyboardInterrupt:  # one line: what was saved, the command that resumes
+            from kcnn.training.report import interrupted
+
+            return interrupted()
         if metrics.get("chief", True):
             print(f"test accuracy: {metrics['test_accuracy']:.4f}", flush=True)
         return 0
