@@ -186,3 +186,40 @@ def test_commands_are_registered_in_the_kcnn_cli():
     for command in ("predict", "evaluate", "weights"):
         module, function, _ = main_cli.DELEGATED[command]
         assert getattr(cli, function).__module__ == module
+
+
+def test_convert_and_predict_a_torchvision_checkpoint(tmp_path, capsys):
+    """A .pth in torchvision's layout and key names (random BN statistics), converted once
+    and used by kcnn predict with torchvision's preprocessing."""
+    from kcnn.imagenet.images import load_image, transform_for
+    from tests.test_weights_formats import write_torch_zip
+    from tests.test_weights_models import nhwc, torch_resnet_forward, torch_resnet_state
+
+    narrow = ["--set", "stackwise_num_blocks=(1, 1, 1, 1)",
+              "--set", "stackwise_num_filters=(2, 4, 4, 8)", "--set", "input_shape=(32, 32, 3)",
+              "--set", "classifier_activation=None"]
+    sd = torch_resnet_state("bottleneck", (1, 1, 1, 1), (2, 4, 4, 8), 1000)
+    pth = str(tmp_path / "resnet50-0676ba61.pth")
+    write_torch_zip(pth, sd)
+    out = str(tmp_path / "resnet50_tv.weights.h5")
+    # without the source's variant (v1.5), the checkpoint is refused and nothing written
+    assert cli.weights_main(["convert", pth, "--model", "resnet50", *narrow,
+                             "--output", out]) == 2
+    assert "stride_in_3x3=True" in capsys.readouterr().err and not os.path.exists(out)
+    assert cli.weights_main(["convert", pth, "--model", "resnet50", "--source",
+                             "torchvision_v1", *narrow, "--output", out]) == 0
+    model, kwargs, source = converted_info(out)
+    assert (model, source, kwargs["stride_in_3x3"]) == ("resnet50", "torchvision_v1", True)
+
+    image = str(tmp_path / "x.png")
+    _write_image(image, seed=3, size=(48, 40))
+    capsys.readouterr()
+    assert cli.predict_main([image, "--model", "resnet50", "--weights", out]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "torchvision torchvision_v1" in lines[0] and "preprocessing torch" in lines[0]
+    # reference: numpy forward pass of the torch layout on torchvision's normalisation
+    x = load_image(image, transform_for("resnet50", "torchvision_v1", crop_size=32))
+    x = (x / 255.0 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    logits = torch_resnet_forward(sd, nhwc(x[None].astype("float32")), v15=True)[0]
+    want = decode_predictions(logits[None], top=5)[0]
+    assert [line.split()[1] for line in lines[2:7]] == [w for w, _, _ in want]

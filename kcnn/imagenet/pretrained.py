@@ -88,10 +88,14 @@ def build_pretrained(name, weights="imagenet", *, source=None, **kwargs):
                              f"Received: name={name!r}")
         kwargs = _merge_variant(recorded, kwargs, f"{path} (converted with {recorded})")
         source = source or recorded_source
-    found = resolve(spec.name, source) if source is not None else None
-    if found is not None:
-        kwargs = _merge_variant(found.variant, kwargs, f"{found.origin} {found.name!r}")
-    return kcnn.build(spec.name, weights=path, **kwargs), found
+    if source is None:
+        return kcnn.build(spec.name, weights=path, **kwargs), None
+    from kcnn.weights import load_weights
+
+    found = resolve(spec.name, source)
+    kwargs = _merge_variant(found.variant, kwargs, f"{found.origin} {found.name!r}")
+    model = load_weights(kcnn.build(spec.name, **kwargs), path, source=found)
+    return model, found
 
 
 def convert(src, name, output, *, source=None, overwrite=False, **kwargs):
