@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 
 import kcnn
-from kcnn.layers import APL, Maxout, RReLU, centered_softplus, vrelu
+from kcnn.activations import centered_softplus, vrelu
+from kcnn.layers import APL, Maxout, RReLU
 
 RNG = np.random.default_rng(0)
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import kcnn
-from kcnn.layers.lenet import (LENET5_C3_TABLE, EuclideanRBF, PartialConv2D, Subsampling2D,
-                               lecun_tanh)
+from kcnn.activations import lecun_tanh
+from kcnn.layers.lenet import LENET5_C3_TABLE, EuclideanRBF, PartialConv2D, Subsampling2D
 from tests.helpers import TOLERANCE, run_fresh
 
 

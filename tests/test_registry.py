@@ -122,3 +122,40 @@ def test_bad_arguments_name_argument_and_value(kwargs, match):
 def test_unknown_keyword_is_refused():
     with pytest.raises(TypeError):
         kcnn.build("lenet5", activation="relu")  # the 1998 network has its own squashing
+
+
+@pytest.mark.parametrize("package,module", [("kcnn.models", "vgg"),
+                                            ("kcnn.layers", "pooling")])
+def test_a_misspelt_family_or_layer_module_fails_loudly(package, module):
+    # The registration is plain imports: a typo is an ImportError at `import kcnn`, never a
+    # family silently missing from the registry.
+    import importlib
+    import inspect
+    import re
+
+    source = inspect.getsource(importlib.import_module(package))
+    misspelt = re.sub(rf"\b{module}\b", module + "x", source)
+    assert misspelt != source
+    with pytest.raises(ImportError, match=module + "x"):
+        exec(compile(misspelt, f"{package}/__init__.py", "exec"),
+             {"__name__": package, "__package__": package})
+
+
+def test_package_exports_are_literal_and_complete():
+    import importlib
+    import pkgutil
+
+    import kcnn.layers
+    import kcnn.models
+
+    # every layer module's exports, and nothing else, from kcnn.layers
+    names = set()
+    for info in pkgutil.iter_modules(kcnn.layers.__path__):
+        names |= set(importlib.import_module(f"kcnn.layers.{info.name}").__all__)
+    assert set(kcnn.layers.__all__) == names
+    assert all(hasattr(kcnn.layers, n) for n in kcnn.layers.__all__)
+    # every family module is imported (and so registered), and every family is one of them
+    modules = {info.name for info in pkgutil.iter_modules(kcnn.models.__path__)
+               if not info.name.startswith("_")}
+    assert set(kcnn.models.FAMILIES) == modules
+    assert {kcnn.get_spec(n).family for n in kcnn.list_models()} <= modules

@@ -19,14 +19,9 @@ from keras import ops
 
 from kcnn._checks import check_choice, check_int, check_int_tuple
 
-__all__ = ["Subsampling2D", "PartialConv2D", "EuclideanRBF", "LENET5_C3_TABLE", "lecun_tanh"]
+__all__ = ["Subsampling2D", "PartialConv2D", "EuclideanRBF", "LENET5_C3_TABLE"]
 
-
-@keras.saving.register_keras_serializable(package="kcnn")
-def lecun_tanh(x):
-    """LeNet-5's squashing function ``f(a) = A tanh(S a)`` with ``A = 1.7159``,
-    ``S = 2/3`` (Appendix A of the paper), so that ``f(1) = 1`` and ``f(-1) = -1``."""
-    return 1.7159 * ops.tanh(x * (2.0 / 3.0))
+# LeNet-5's squashing function, ``lecun_tanh``, is in kcnn.activations.
 
 # Table I of the paper: for each of the 16 C3 maps, the S2 maps (0-5) it is connected to.
 LENET5_C3_TABLE = (

@@ -1,12 +1,13 @@
-"""Model families. Importing this package registers every network."""
+"""Model families, one module each. Importing this package registers every network.
 
-import importlib
+Each family module registers its networks with :func:`kcnn.registry.register_model` when
+imported; a family is added here with one import line (a misspelt or broken family module
+fails ``import kcnn`` loudly).
+"""
+
+from kcnn.models import alexnet, alphago, convnet, googlenet, lenet, resnet, vgg
 
 FAMILIES = ("lenet", "alexnet", "vgg", "googlenet", "resnet", "alphago", "convnet")
 
-for _family in FAMILIES:
-    try:
-        importlib.import_module(f"kcnn.models.{_family}")
-    except ModuleNotFoundError as e:  # a family module not written yet
-        if e.name != f"kcnn.models.{_family}":
-            raise
+__all__ = ["FAMILIES", "lenet", "alexnet", "vgg", "googlenet", "resnet", "alphago",
+           "convnet"]

@@ -1,29 +1,25 @@
-"""Activations from the lecture notes' table (seed 004) that Keras 3 lacks.
+"""Activation layers from the lecture notes' table (seed 004) that Keras 3 lacks.
 
-Keras already has ReLU, LeakyReLU, PReLU and ELU (``keras.layers`` and
-``keras.activations``); kcnn adds:
+Keras already has ReLU, LeakyReLU, PReLU and ELU layers; kcnn adds:
 
 ======================  =========================================================  ======
 name                    formula                                                    year
 ======================  =========================================================  ======
-``centered_softplus``   ``y = ln(e^x + 1) - ln 2``                                 2011
 ``Maxout``              ``y = max(W_1 x + b_1, ..., W_k x + b_k)``                 2013
 ``APL``                 ``y = max(x, 0) + sum_s a^s max(0, -x + b^s)``             2014
-``vrelu``               ``y = max(x, alpha x)``, a large fixed ``alpha``           2014
 ``RReLU``               ``y = max(x, alpha x)``, ``alpha ~ U(lower, upper)``       2015
 ======================  =========================================================  ======
 
-The elementwise functions ``centered_softplus`` and ``vrelu`` are accepted by name wherever a
-builder takes ``activation=`` (through ``kcnn.activations.get``); ``APL`` and ``RReLU`` have
-weights or a training mode and are layers, accepted by name through
-``kcnn.activations.layer("apl")`` / ``layer("rrelu")``. ``Maxout`` changes the number of
-channels (``k`` pieces per unit), so it is a layer with its own ``num_pieces`` argument placed
-after a convolution or dense layer with ``k`` times the units.
+``APL`` and ``RReLU`` have weights or a training mode, so they are layers; builders accept
+them by name through ``kcnn.activations.layer("apl")`` / ``layer("rrelu")``. ``Maxout``
+changes the number of channels (``k`` pieces per unit), so it is a layer with its own
+``num_pieces`` argument placed after a convolution or dense layer with ``k`` times the units.
+The elementwise functions (``centered_softplus``, ``vrelu``, ``lecun_tanh``) are in
+:mod:`kcnn.activations`.
 """
 
-from __future__ import annotations
 
-import math
+from __future__ import annotations
 
 import keras
 from keras import ops
@@ -31,37 +27,7 @@ from keras import ops
 from kcnn import activations as _activations
 from kcnn._checks import check_bool, check_float, check_int
 
-__all__ = ["APL", "RReLU", "Maxout", "centered_softplus", "vrelu"]
-
-_LN2 = math.log(2.0)
-
-
-# === Elementwise functions ===
-
-@keras.saving.register_keras_serializable(package="kcnn")
-def centered_softplus(x):
-    """Centered SoftPlus, ``ln(e^x + 1) - ln 2``: softplus shifted to pass through 0.
-
-    Glorot, Bordes and Bengio, "Deep sparse rectifier neural networks", AISTATS 2011 (the
-    softplus); seed 004's table gives the centered form, which is 0 at ``x = 0`` like ReLU.
-    """
-    x = ops.convert_to_tensor(x)
-    return ops.subtract(keras.activations.softplus(x), ops.cast(_LN2, x.dtype))
-
-
-VRELU_SLOPE = 1.0 / 3.0
-
-
-@keras.saving.register_keras_serializable(package="kcnn")
-def vrelu(x, negative_slope=VRELU_SLOPE):
-    """Very leaky ReLU, ``max(x, alpha x)`` with a large fixed slope ``alpha``.
-
-    A leaky ReLU whose negative slope is far from LReLU's 0.01: seed 004's table gives
-    ``alpha`` between 0.1 and 0.5; Graham's 2014 CIFAR networks used 1/3 (the default here)
-    and Xu et al. 2015 (arXiv:1505.00853) evaluate 1/5.5. For another slope use
-    ``keras.layers.LeakyReLU(negative_slope=...)``, which this function calls.
-    """
-    return keras.activations.leaky_relu(x, negative_slope=negative_slope)
+__all__ = ["APL", "RReLU", "Maxout"]
 
 
 # === Layers ===
@@ -282,5 +248,4 @@ class Maxout(keras.layers.Layer):
 
 # === Registration with kcnn.activations ===
 
-_activations.CUSTOM.update({"centered_softplus": centered_softplus, "vrelu": vrelu})
 _activations.CUSTOM_LAYERS.update({"apl": APL, "rrelu": RReLU})
