@@ -34,10 +34,21 @@ def _is_integer_dtype(x):
     return "int" in keras.backend.standardize_dtype(x.dtype)
 
 
+def _int_dtype():
+    """int64, or int32 on JAX without ``jax_enable_x64`` (which has no 64-bit integers:
+    steps up to 2**31 - 1)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            return "int32"
+    return "int64"
+
+
 def _step_tensor(step):
     step = ops.convert_to_tensor(step)
     if _is_integer_dtype(step):
-        return ops.cast(step, "int64")
+        return ops.cast(step, _int_dtype())
     return ops.cast(step, "float32")
 
 
@@ -155,10 +166,12 @@ class MultiStepDecay(Schedule):
     def __call__(self, step):
         with keras.name_scope(self.name):
             step = _step_tensor(step)
-            dtype = "int64" if _is_integer_dtype(step) else "float32"
-            passed = ops.cast(ops.greater_equal(step, ops.convert_to_tensor(
+            dtype = step.dtype if _is_integer_dtype(step) else "float32"
+            # elementwise in the step: a vector of steps gives a vector of rates
+            passed = ops.cast(ops.greater_equal(ops.expand_dims(step, -1), ops.convert_to_tensor(
                 self.milestones, dtype)), "float32")
-            return self.initial_learning_rate * ops.power(self.factor, ops.sum(passed))
+            return self.initial_learning_rate * ops.power(self.factor,
+                                                          ops.sum(passed, axis=-1))
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
