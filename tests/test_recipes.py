@@ -127,3 +127,47 @@ def test_main_job_lenet5_on_digits_reaches_98_percent(tmp_path, capsys):
     assert metrics["test_accuracy"] >= 0.98
     assert (tmp_path / "run" / "curves.png").exists()
     assert (tmp_path / "run" / "model.keras").exists()
+
+
+def test_every_recipe_help_works_through_kcnn_train(capsys):
+    """`kcnn train RECIPE --help` (argparse formats help texts with %: "1% of it" crashed)."""
+    from kcnn.training import cli
+
+    for name in RECIPES:
+        with pytest.raises(SystemExit) as info:
+            cli.cli_main([name, "--help"])
+        assert info.value.code == 0, name
+        out = capsys.readouterr().out
+        assert f"usage: kcnn train {name}" in out and "--batch-size" in out, name
+    with pytest.raises(SystemExit) as info:  # the percent sign itself survives
+        cli.cli_main(["lenet5_digits", "--help"])
+    assert "cosine decay to 1% of it" in " ".join(capsys.readouterr().out.split())
+
+
+def test_refused_commands_name_the_setting_and_leave_no_run_folder(tmp_path, monkeypatch,
+                                                                   capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "images" / "train" / "cat").mkdir(parents=True)  # no val/
+    cases = [
+        ("lenet5_digits", ["--batch-size", "0"], "`batch_size` must be >= 1. "
+                                                 "Received: batch_size=0"),
+        ("lenet5_digits", ["--epochs", "0"], "Received: epochs=0"),
+        ("lenet5_digits", ["lr=-1"], "`lr` must be > 0.0. Received: lr=-1.0"),
+        ("lenet5_digits", ["--steps-per-epoch", "0"], "Received: steps_per_epoch=0"),
+        ("resnet_cifar10", ["--lr", "-1"], "Received: lr=-1.0"),
+        ("resnet_cifar10", ["--warmup-epochs", "-2"], "Received: warmup_epochs=-2.0"),
+        ("alexnet_imagenet", ["--data-dir", "imagenett"],
+         f"{tmp_path / 'imagenett'} does not exist; expected a folder with train/<class>/ "
+         "and val/<class>/"),
+        ("alexnet_imagenet", ["--data-dir", "images"], "has no val/ subfolder (it holds "
+                                                       "train/)"),
+        ("vgg_imagenet", [], "give --data-dir DIR"),
+        ("resnet_imagenet", ["--smoke", "--model", "resnet5O"], "Received: model='resnet5O'"),
+        ("alphago_policy_kgs", ["--data-dir", "shards"], "kcnn go convert"),
+    ]
+    for name, argv, expected in cases:
+        module = training.load_recipe_module(os.path.join(RECIPES_DIR, f"{name}.py"))
+        assert module.main(argv) == 2, (name, argv)
+        err = capsys.readouterr().err
+        assert expected in err, (name, argv, err)
+        assert not (tmp_path / "runs").exists(), (name, argv)

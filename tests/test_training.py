@@ -1,5 +1,6 @@
 """kcnn.training: configuration, run folders, resuming, NaN stop, evaluation, CLI."""
 
+import dataclasses
 import json
 import os
 import re
@@ -284,3 +285,59 @@ def test_cli_finds_recipes_by_name_by_model_and_by_path(tmp_path, monkeypatch, c
     assert "ran ['--x']" in capsys.readouterr().out
     assert training.cli_main(["nonexistent_recipe"]) == 2
     assert "No recipe named" in capsys.readouterr().err
+
+
+# === Typed configurations and refused commands ===
+
+def test_configuration_is_typed_frozen_and_validated():
+    import types
+
+    recipe = toy_recipe()
+    cfg = recipe.configure(lr=1, input_shape=[4, 4, 1])
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float)  # an int given for a float
+    assert cfg.input_shape == (4, 4, 1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr = 0.5
+    assert json.loads(json.dumps(cfg.to_dict()))["input_shape"] == [4, 4, 1]
+    assert cfg.replace(epochs=7).epochs == 7
+    with pytest.raises(ValueError, match="Received: epochs=0"):
+        cfg.replace(epochs=0)
+    with pytest.raises(TypeError, match="`units` must be an integer. Received: units=2.5"):
+        recipe.configure(units=2.5)
+    with pytest.raises(TypeError, match="`shuffle` must be true or false"):
+        recipe.configure(shuffle="yes")
+    with pytest.raises(ValueError, match="Unknown settings.*'unit' .did you mean 'units'"):
+        recipe.configure(unit=3)
+    with pytest.raises(SystemExit):  # argparse: not an integer
+        recipe.parse(["--units", "2.5"])
+    # Recipes may still declare settings as a dictionary, typed by their defaults.
+    legacy = dataclasses.replace(recipe, config=None,
+                                 defaults={"epochs": 2, "units": 8, "sizes": [1, 2],
+                                           "extra": {"a": 1}, "note": None})
+    cfg = legacy.parse(["--units", "4", "extra={\"b\": 2}", "note=hello"])[0]
+    assert (cfg.epochs, cfg.units, cfg.sizes, cfg.note) == (2, 4, (1, 2), "hello")
+    assert isinstance(cfg.extra, types.MappingProxyType) and dict(cfg.extra) == {"b": 2}
+    with pytest.raises(TypeError):
+        cfg.extra["c"] = 3
+    with pytest.raises(ValueError, match="Received: batch_size=0"):
+        legacy.configure(batch_size=0)
+
+
+def test_refused_or_failed_start_leaves_no_run_and_the_corrected_command_runs(tmp_path,
+                                                                             capsys):
+    out = tmp_path / "run"
+    recipe = toy_recipe()
+    assert recipe.main(["--output", str(out), "--batch-size", "0"]) == 2
+    assert "`batch_size` must be >= 1. Received: batch_size=0" in capsys.readouterr().err
+    assert not out.exists()
+
+    def broken_model(cfg, data):
+        raise ValueError("`units` is too wide for this test. Received: units=16")
+
+    assert dataclasses.replace(recipe, model=broken_model).main(
+        ["--output", str(out), "--epochs", "1", "--run-eagerly"]) == 2
+    assert "too wide" in capsys.readouterr().err
+    assert not (out / "config.json").exists()
+    assert recipe.main(["--output", str(out), "--epochs", "1", "--run-eagerly",
+                        "--verbose", "0"]) == 0
+    assert json.loads((out / "config.json").read_text())["config"]["epochs"] == 1

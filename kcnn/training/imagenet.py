@@ -79,7 +79,13 @@ class ImageFolderConfig(Config):
         None, "limit the per-epoch validation to this many batches", minimum=1)
 
     def check(self):
-        kcnn.get_spec(self.model)  # an unknown name: ValueError with close matches
+        if self.model.lower() not in kcnn.list_models():
+            import difflib
+
+            close = difflib.get_close_matches(self.model.lower(), kcnn.list_models(), n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ValueError(f"`model` must be a registered network (`kcnn list` shows "
+                             f"them).{hint} Received: model={self.model!r}")
         if self.resize < self.image_size:
             raise ValueError(f"`resize` must be at least `image_size` ({self.image_size}): "
                              "crops are cut from the resized images. "
