@@ -1,5 +1,7 @@
 """kcnn.data pipelines: array batches, CIFAR and digit augmentation, image folders, crops."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -154,3 +156,74 @@ def test_folder_training_batches_repeat_exactly_with_the_same_seed(folder):
 def test_missing_folders_are_reported_with_the_expected_layout(tmp_path):
     with pytest.raises(ValueError, match="train and .*val"):
         folders.image_folders(str(tmp_path), batch_size=2)
+
+
+def _damaged_folder(root):
+    """Good PNGs and JPEGs plus an empty, a truncated and a garbage JPEG, a truncated PNG,
+    a JPEG with bytes after its end marker (valid) and one broken in the middle."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 6), ("val", 3)):
+        for c in range(2):
+            d = root / split / f"c{c}"
+            d.mkdir(parents=True)
+            for i in range(n):
+                image = rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)
+                data = tf.io.encode_jpeg(image) if i % 2 else tf.io.encode_png(image)
+                (d / f"{i}.{'jpg' if i % 2 else 'png'}").write_bytes(data.numpy())
+    d = root / "train" / "c1"
+    jpeg, png = (d / "1.jpg").read_bytes(), (d / "0.png").read_bytes()
+    bad = {"empty.jpg": b"", "truncated.jpg": jpeg[: len(jpeg) // 2],
+           "garbage.jpg": bytes(rng.integers(0, 256, 300, dtype=np.uint8)),
+           "truncated.png": png[: len(png) // 2]}
+    for name, data in bad.items():
+        (d / name).write_bytes(data)
+    (d / "trailing.jpg").write_bytes(jpeg + b"\0" * 5000)
+    middle = bytearray(jpeg)
+    middle[len(jpeg) // 2: len(jpeg) // 2 + 40] = b"\xff\x01" * 20   # broken inside
+    (d / "middle.jpg").write_bytes(bytes(middle))
+    return sorted(str(d / name) for name in bad)
+
+
+def test_unreadable_images_are_skipped_named_and_counted(tmp_path):
+    bad = _damaged_folder(tmp_path)
+    folders.skipped_files(clear=True)
+    with pytest.warns(RuntimeWarning, match="Skipped 4 unreadable image file") as caught:
+        ds, names, count = folders.read_folder(str(tmp_path / "train"), resize=8)
+    message = str(caught[0].message)
+    for path in bad:
+        assert path in message
+    assert "empty file (0 bytes)" in message and "truncated or corrupt JPEG" in message
+    assert names == ["c0", "c1"] and count == 12 + 2  # + trailing.jpg and middle.jpg
+    # the pipeline never stops: a file it cannot decode is replaced by one of the next pass
+    assert ds.cardinality().numpy() == 14
+    images = [x for x, _ in ds]
+    assert len(images) == 14 and all(x.shape == (8, 8, 3) for x in images)
+    assert [s["path"] for s in folders.skipped_files(clear=True)] == bad
+    assert folders.skipped_files() == []
+
+
+def test_a_run_on_a_folder_with_unreadable_images_trains_to_the_end(tmp_path, capsys):
+    from kcnn.training.recipe import Data
+    from kcnn.training.toy import toy_recipe
+
+    bad = _damaged_folder(tmp_path / "data")
+
+    def data(cfg):
+        d = folders.image_folders(str(tmp_path / "data"), batch_size=4, image_size=8,
+                                  resize=8)
+        return Data(train=d["train"], test=d["test"], num_classes=2, input_shape=(8, 8, 3),
+                    train_size=d["train_size"], test_size=d["test_size"],
+                    description="a damaged folder")
+
+    out = tmp_path / "run"
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        code = toy_recipe(data=data).main(["--output", str(out), "--epochs", "2",
+                                           "--num-classes", "2", "--verbose", "2",
+                                           "--run-eagerly"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [s["path"] for s in metrics["skipped_files"]] == bad
+    assert metrics["epochs_done"] == 2
+    assert "skipped files   4 unreadable image(s)" in capsys.readouterr().out

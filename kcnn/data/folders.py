@@ -21,7 +21,7 @@ made (``check_image``: its signature and end marker, with a trial decode only fo
 look damaged) and leaves out empty, truncated and corrupt ones with one warning naming each;
 ``skipped_files()`` lists them for the run's summary. A file damaged in a way the check cannot
 see (intact ends, broken middle) is dropped by the pipeline (``ignore_errors``) instead of
-stopping the epoch.
+stopping the epoch; the epoch keeps its length with an image of the next pass.
 """
 
 from __future__ import annotations
@@ -206,8 +206,11 @@ def read_folder(path, *, resize=256, class_names=None, shuffle=False, seed=0):
     ds = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, "int32")))
     if shuffle:
         ds = ds.shuffle(1024, seed=seed)
+    # A file that passed the check but fails to decode is dropped, and the pass is topped
+    # up from the next one, so that every pass keeps len(paths) images and a known length
+    # (repeating an empty dataset ends, so a folder of only undecodable files stops too).
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
-    return ds, class_names, len(paths)
+    return ds.repeat().take(len(paths)), class_names, len(paths)
 
 
 def train_pipeline(ds, *, batch_size, image_size, seed=0, flip=True, color=None,

@@ -123,5 +123,17 @@ def run_notes():
     """What metrics.json adds for the reader: the image files left out as unreadable (see
     ``kcnn.data.folders``) and how to load ``model.keras`` (its kcnn layers need kcnn)."""
     from kcnn.data.folders import skipped_files
+    from kcnn.training.rundir import active_run
 
-    return {"skipped_files": skipped_files(clear=True), "load_with": LOAD_NOTE}
+    notes = {"skipped_files": skipped_files(clear=True), "load_with": LOAD_NOTE}
+    run = active_run()
+    if run is not None and os.path.exists(run.model_path):
+        from kcnn.saving import kcnn_names
+
+        names = kcnn_names(run.model_path)
+        if names:
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            notes["load_with"] = f"{LOAD_NOTE} (it holds {shown})"
+        else:
+            notes["load_with"] = "keras.saving.load_model(path) (plain Keras layers only)"
+    return notes
