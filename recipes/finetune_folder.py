@@ -73,14 +73,9 @@ SMOKE_BODY = {"resnet": {"stackwise_num_filters": [4, 4, 8, 8],
 
 def _source(cfg):
     """The checkpoint's ``WeightSource`` (None for random weights or an unknown file)."""
-    from kcnn.imagenet.pretrained import is_path
-    from kcnn.weights.sources import resolve
+    from kcnn.imagenet.pretrained import source_of
 
-    if cfg.weights is None:
-        return None
-    if is_path(cfg.weights):
-        return resolve(cfg.model, cfg.source) if cfg.source else None
-    return resolve(cfg.model, cfg.weights)
+    return source_of(cfg.model, cfg.weights, cfg.source)
 
 
 def _input_size(cfg):

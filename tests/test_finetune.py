@@ -44,7 +44,7 @@ def finished(module, tmp_path_factory):
     body.save_weights(path)
     output = root / "run"
     code = module.main(["--smoke", "--weights", path, "--output", str(output),
-                        "--verbose", "0", "--steps-per-epoch", "3", "--lr", "1e-2"])
+                        "--verbose", "0", "--steps-per-epoch", "2", "--lr", "1e-2"])
     assert code == 0
     return {"body": _weights_by_path(body), "output": output, "path": path}
 
@@ -93,7 +93,7 @@ def test_finetune_run_trains_the_body_but_keeps_batch_norm(finished, module):
 
 def test_a_second_invocation_reports_the_finished_runs(finished, module, capsys):
     code = module.main(["--smoke", "--weights", finished["path"], "--output",
-                        str(finished["output"]), "--verbose", "0", "--steps-per-epoch", "3",
+                        str(finished["output"]), "--verbose", "0", "--steps-per-epoch", "2",
                         "--lr", "1e-2"])
     assert code == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("test accuracy: ")

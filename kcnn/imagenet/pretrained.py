@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 
-__all__ = ["ATTRS", "is_path", "build_pretrained", "converted_info", "convert"]
+__all__ = ["ATTRS", "is_path", "build_pretrained", "converted_info", "convert", "source_of"]
 
 ATTRS = ("kcnn_model", "kcnn_build_kwargs", "kcnn_source")
 
@@ -43,6 +43,21 @@ def converted_info(path):
                     str(source) or None)
     except (OSError, ValueError):
         return None
+
+
+def source_of(name, weights, source=None):
+    """The ``WeightSource`` behind ``weights`` ("imagenet", a source name, or a file: the
+    ``source`` given for it or recorded by ``convert``), or None when unknown."""
+    from kcnn.weights.sources import resolve
+
+    if weights is None:
+        return None
+    if not is_path(weights):
+        return resolve(name, weights)
+    if source is None:
+        info = converted_info(weights)
+        source = info[2] if info else None
+    return resolve(name, source) if source else None
 
 
 def _merge_variant(variant, kwargs, what):
