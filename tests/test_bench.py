@@ -260,7 +260,7 @@ def test_resume_keeps_measured_groups_and_skips_the_one_that_ended_the_process(t
 
 
 def test_isolated_measurement_failure_is_reported_not_raised_through():
-    from kcnn import bench
+    from kcnn.bench import runner
 
     with pytest.raises(RuntimeError, match="exited with 1.*no_such_function"):
-        bench._isolated("no_such_function", {})
+        runner._isolated("no_such_function", {})
