@@ -20,6 +20,10 @@ import platform
 
 from kcnn._checks import check_choice
 
+__all__ = ["PRECISIONS", "STRATEGIES", "resolve_precision", "cpu_flags", "BFLOAT16_FLAGS",
+           "precision_hint", "set_precision", "set_seed", "task_info", "is_chief",
+           "make_strategy", "versions"]
+
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -95,9 +99,9 @@ def task_info():
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         return "worker", 0, 1
-    cfg = json.loads(raw)
-    task = cfg.get("task", {})
-    cluster = cfg.get("cluster", {})
+    tf_config = json.loads(raw)
+    task = tf_config.get("task", {})
+    cluster = tf_config.get("cluster", {})
     workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
     return task.get("type", "worker"), int(task.get("index", 0)), max(workers, 1)
 
@@ -108,9 +112,9 @@ def is_chief():
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         return True
-    cfg = json.loads(raw)
+    tf_config = json.loads(raw)
     task_type, index, _ = task_info()
-    if "chief" in cfg.get("cluster", {}):
+    if "chief" in tf_config.get("cluster", {}):
         return task_type == "chief"
     return task_type == "worker" and index == 0
 
