@@ -9,6 +9,9 @@ from __future__ import annotations
 import numbers
 from collections.abc import Iterable, Sequence
 
+__all__ = ["check_int", "check_float", "check_rate", "check_choice", "check_bool",
+           "check_int_tuple", "check_input_shape", "check_activation"]
+
 
 def _received(name, value):
     return f"Received: {name}={value!r}"

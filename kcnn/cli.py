@@ -13,6 +13,8 @@ import sys
 
 from kcnn import _console
 
+__all__ = ["DELEGATED", "cmd_list", "cmd_summary", "build_parser", "main"]
+
 DELEGATED = {
     "train": ("kcnn.training", "cli_main", "train a recipe: kcnn train RECIPE [options]"),
     "tune": ("kcnn.tuning", "cli_main", "hyperparameter sweep: kcnn tune SPACE [options]"),

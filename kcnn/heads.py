@@ -12,6 +12,8 @@ import keras
 
 from kcnn._checks import check_activation, check_bool, check_choice, check_int, check_rate
 
+__all__ = ["POOLINGS", "check_head_args", "global_pool", "predictions", "classifier_head"]
+
 POOLINGS = (None, "avg", "max")
 
 

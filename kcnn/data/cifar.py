@@ -14,6 +14,8 @@ import numpy as np
 
 from kcnn._checks import check_int
 
+__all__ = ["split_validation", "load_cifar10", "mean_rgb"]
+
 
 def split_validation(x, y, *, validation_size=5000, seed=0):
     """Holds out ``validation_size`` examples, stratified by class, with a fixed seed.

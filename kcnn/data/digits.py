@@ -11,6 +11,8 @@ import numpy as np
 
 from kcnn._checks import check_float, check_int
 
+__all__ = ["load_digits"]
+
 
 def load_digits(*, image_size=32, test_fraction=0.2, seed=0):
     """Loads the digits with a fixed stratified train/test split.

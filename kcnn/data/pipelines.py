@@ -18,6 +18,9 @@ import math
 
 from kcnn._checks import check_float, check_int
 
+__all__ = ["from_arrays", "batch_seeds", "finish", "rotate_shift", "shift_rotate",
+           "pad_crop_flip"]
+
 
 def from_arrays(x, y, *, batch_size, shuffle=False, augment=None, preprocess=None, seed=0,
                 drop_remainder=False, cache=True):

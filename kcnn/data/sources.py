@@ -10,6 +10,8 @@ import numpy as np
 
 from kcnn._checks import check_choice
 
+__all__ = ["KERAS_DATASETS", "load"]
+
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 
 

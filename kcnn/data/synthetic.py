@@ -6,6 +6,8 @@ import numpy as np
 
 from kcnn._checks import check_int
 
+__all__ = ["images"]
+
 
 def images(n, input_shape, num_classes, *, seed=0, scale=1.0):
     """``n`` random images and labels whose class is written into the images' mean level,

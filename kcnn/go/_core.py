@@ -31,6 +31,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+__all__ = ["EMPTY", "BLACK", "WHITE", "GRID_ROWS", "META_LEN", "SETUP_PLACED",
+           "neighbour_tables", "journal", "no_journal", "undo", "is_legal", "place", "rebuild",
+           "legal_mask", "analyse", "is_own_eye", "sensible_mask", "ladder_captured",
+           "fill_features"]
+
 EMPTY, BLACK, WHITE = 0, 1, 2
 
 # Rows of `grid`.

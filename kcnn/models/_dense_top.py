@@ -7,6 +7,8 @@ import keras
 
 from kcnn import activations
 
+__all__ = ["check_fixed_size", "dense_top"]
+
 
 def check_fixed_size(input_shape, *, include_top, model):
     """The first fully connected layer's size depends on the input size, so the top needs

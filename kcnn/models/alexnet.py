@@ -45,6 +45,8 @@ from kcnn.layers.normalization import CONVENTIONS, LocalResponseNormalization
 from kcnn.models._dense_top import check_fixed_size, dense_top
 from kcnn.registry import register_model
 
+__all__ = ["PAPER", "MIN_SIZE", "LRN_PLACEMENTS", "INITIALIZATIONS", "alexnet"]
+
 PAPER = "Krizhevsky, Sutskever & Hinton, NIPS 2012"
 # Smallest input for which pool5 is at least 1x1: 67 -> conv1 15 -> pool1 7 -> pool2 3 -> 1.
 MIN_SIZE = 67

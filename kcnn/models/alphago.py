@@ -29,6 +29,8 @@ from kcnn._checks import check_bool, check_int
 from kcnn.layers.position_bias import PositionBias
 from kcnn.registry import register_model
 
+__all__ = ["PAPER", "alphago_policy", "alphago_value"]
+
 PAPER = "Silver et al., Nature 529:484-489, 2016 (doi:10.1038/nature16961)"
 _IMAGE_CLASSIFIER_ARGS = ("num_classes", "pooling", "include_top", "classifier_activation",
                           "input_shape", "dropout")

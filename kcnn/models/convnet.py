@@ -22,6 +22,8 @@ from kcnn.heads import check_head_args, global_pool, predictions
 from kcnn.layers import pooling as poolings
 from kcnn.registry import register_model
 
+__all__ = ["convnet", "convnet_default", "convnet_keras_mnist"]
+
 
 
 def _per_stage(name, value, num_stages, *, minimum=1):

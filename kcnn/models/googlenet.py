@@ -51,6 +51,8 @@ from kcnn.layers.inception import InceptionModule
 from kcnn.layers.normalization import LocalResponseNormalization
 from kcnn.registry import register_model
 
+__all__ = ["PAPER", "MIN_SIZE", "MIN_SIZE_AUX", "INCEPTION_TABLE", "AUX_AFTER", "googlenet"]
+
 PAPER = "arXiv:1409.4842"
 MIN_SIZE = 32  # the deepest features are ceil(size / 32) pixels wide
 MIN_SIZE_AUX = 65  # the auxiliary heads' 5x5 pooling needs 5x5 at inception4a (size / 16)

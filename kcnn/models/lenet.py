@@ -20,6 +20,8 @@ from kcnn.heads import check_head_args, global_pool, predictions
 from kcnn.layers.lenet import EuclideanRBF, PartialConv2D, Subsampling2D
 from kcnn.registry import register_model
 
+__all__ = ["PAPER", "lenet", "lenet5", "lenet5_modern"]
+
 PAPER = "LeCun et al., Proc. IEEE 86(11), 1998"
 
 

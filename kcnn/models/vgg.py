@@ -34,6 +34,10 @@ from kcnn.heads import check_head_args, global_pool
 from kcnn.models._dense_top import check_fixed_size, dense_top
 from kcnn.registry import register_model
 
+__all__ = ["PAPER", "CONFIGS", "CONFIG_LETTERS", "FILTERS", "MIN_SIZE", "FEATURE_LAYERS",
+           "vgg", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn",
+           "vgg19_bn"]
+
 PAPER = "arXiv:1409.1556"
 # Convolutions per block for each depth (Table 1 of the paper: configurations A, B, D, E).
 CONFIGS = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}

@@ -19,6 +19,9 @@ import importlib.util
 import os
 import sys
 
+__all__ = ["recipe_dirs", "available_recipes", "find_recipe", "load_recipe_module", "USAGE",
+           "cli_main"]
+
 
 def _package_dir():
     """The folder of the ``kcnn`` package."""

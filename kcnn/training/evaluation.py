@@ -8,6 +8,8 @@ of the crops are averaged, as Krizhevsky et al. (2012, section 4.1) did.
 
 from __future__ import annotations
 
+__all__ = ["main_output", "evaluate"]
+
 
 def main_output(outputs):
     """The main classifier output of a model that may return auxiliary outputs
