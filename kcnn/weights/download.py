@@ -76,7 +76,7 @@ def verify(path, file_hash, algorithm):
 
 
 def _by_hand(url, target, source):
-    where = f"download {url} yourself" if url else "get the file from the publisher"
+    where = f"download {url} yourself" if url else "get the file from the publisher's release"
     return (f"{where} and save it as {target} (or pass its path as weights=...). "
             f"Source: {source.origin} {source.name!r} for {source.model!r}.")
 
@@ -128,8 +128,9 @@ def fetch(source, *, cache_dir=None, include_top=True):
                              "The download is corrupted or was changed; try again, or "
                              + _by_hand(url, target, source)) from e
         except Exception as e:  # noqa: BLE001 - get_file raises bare Exception when offline
+            reason = str(e).split(" -- ", 1)[-1]
             raise WeightsUnavailableError(
-                f"Could not download {url} ({type(e).__name__}: {e}). To use it offline, "
+                f"Could not download {url} ({reason}). To use it offline, "
                 + _by_hand(url, target, source)) from e
         target = os.fspath(path)
     if file_hash is None:
