@@ -154,7 +154,7 @@ def _build_with_weights(fn, key, weights, kwargs):
     for argument, value in source.variant.items():
         if argument in kwargs and kwargs[argument] != value:
             raise ValueError(
-                f"weights={weights!r} ({source.origin}'s checkpoint {source.name!r} of "
+                f"weights={weights!r} (the {source.origin} checkpoint {source.name!r} of "
                 f"{key}) needs {argument}={value!r}; leave `{argument}` out or choose "
                 f"another source (kcnn.get_spec({key!r}).weights). "
                 f"Received: {argument}={kwargs[argument]!r}")

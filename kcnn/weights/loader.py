@@ -49,11 +49,17 @@ def _plan(model, checkpoint, source):
             f"`weights` file {checkpoint.path!r} is a {checkpoint.format!r} checkpoint; "
             f"kcnn's {family} networks load {known} checkpoints (no published "
             f"{checkpoint.format} checkpoint has the architecture of kcnn's {family}).")
+    if source is not None and source.format != checkpoint.format and not (
+            {source.format, checkpoint.format} <= set(TORCH)):
+        raise WeightsMismatchError(
+            f"`weights` file {checkpoint.path!r} is a {checkpoint.format!r} checkpoint, but "
+            f"the {source.origin} checkpoint {source.name!r} of {source.model} is "
+            f"{source.format!r}: the file at that path is another one.")
     variant_of, mapping = MAPPINGS[(family, checkpoint.format)]
     origin, variant = variant_of(checkpoint)
     if source is not None:
         check_variant(model, dict(source.variant),
-                      origin=f"{source.origin}'s checkpoint {source.name!r}",
+                      origin=f"the {source.origin} checkpoint {source.name!r}",
                       path=checkpoint.path)
     check_variant(model, variant, origin=origin, path=checkpoint.path)
     plan = Plan(checkpoint, model, origin=origin, variant=variant)

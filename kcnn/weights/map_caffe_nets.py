@@ -62,6 +62,8 @@ def map_alexnet(plan):
 
 def googlenet_variant(checkpoint):
     """``(origin, required builder arguments)`` of a Caffe GoogLeNet."""
+    if "conv1/7x7_s2" not in checkpoint.layer_types:
+        return "a Caffe model", {}  # not GoogLeNet: the mapping names what is missing
     has_lrn = any(t == "LRN" for t in checkpoint.layer_types.values())
     return "a Caffe GoogLeNet (BVLC)", {"lrn": has_lrn}
 
