@@ -53,14 +53,17 @@ WEIGHTS_HELP = "imagenet (default), a source name, or a checkpoint file"
 
 
 def _pipeline(args, prog):
-    """Model, evaluation transform, preprocessing layer and source for the arguments."""
+    """Model, evaluation transform, preprocessing layer and source for the arguments (the
+    preprocessing is settled before the model is built or downloaded)."""
     from kcnn import preprocessing
     from kcnn.imagenet.images import transform_for
-    from kcnn.imagenet.pretrained import build_pretrained
+    from kcnn.imagenet.pretrained import build_pretrained, is_path, source_of
     from kcnn.weights.sources import sources_for
 
-    model, source = build_pretrained(args.model, args.weights, source=args.source,
-                                     **_kwargs(args.set, prog))
+    if args.source is not None and not is_path(args.weights):
+        raise ValueError(f"--source applies to a weights file; --weights {args.weights} "
+                         f"already names a source. Received: source={args.source!r}")
+    source = source_of(args.model, args.weights, args.source)
     choice = args.preprocessing
     if choice is None:
         choice = source or ("imagenet" if sources_for(args.model) else None)
@@ -70,8 +73,9 @@ def _pipeline(args, prog):
     else:
         layer = preprocessing.for_model(args.model, weights=choice, mean_image=args.mean_image)
         chosen = choice
-    crop = model.input_shape[1]
-    transform = transform_for(args.model, chosen, crop_size=crop)
+    model, source = build_pretrained(args.model, args.weights, source=args.source,
+                                     **_kwargs(args.set, prog))
+    transform = transform_for(args.model, chosen, crop_size=model.input_shape[1])
     return model, transform, layer, source
 
 
