@@ -19,7 +19,24 @@ import numpy as np
 from kcnn.imagenet import NUM_CLASSES, index_of
 from kcnn.imagenet.images import list_images, load_image
 
-__all__ = ["Result", "predict_files", "labelled_files", "evaluate_files"]
+__all__ = ["Result", "iter_predictions", "predict_files", "labelled_files", "evaluate_files"]
+
+
+def iter_predictions(model, paths, transform, preprocess, *, batch_size=16, skipped=None):
+    """Yields ``(paths, scores)`` batch by batch for the readable images of ``paths``; the
+    unreadable ones are appended to ``skipped`` as ``(path, reason)``."""
+    batch, names = [], []
+    for i, path in enumerate(paths):
+        try:
+            batch.append(load_image(path, transform))
+            names.append(path)
+        except ValueError as e:
+            if skipped is not None:
+                skipped.append((path, str(e)))
+        if batch and (len(batch) == batch_size or i == len(paths) - 1):
+            x = preprocess(np.stack(batch))
+            yield list(names), np.asarray(model(x, training=False), dtype="float32")
+            batch, names = [], []
 
 
 def predict_files(model, paths, transform, preprocess, *, batch_size=16):
@@ -29,27 +46,11 @@ def predict_files(model, paths, transform, preprocess, *, batch_size=16):
         ``(scores, read, skipped)``: a float32 ``(n, classes)`` array for the ``read`` paths,
         and ``[(path, reason)]`` for the files that could not be read.
     """
-    read, skipped, rows = [], [], []
-    batch, names = [], []
-
-    def flush():
-        if batch:
-            x = preprocess(np.stack(batch))
-            rows.append(np.asarray(model(x, training=False), dtype="float32"))
-            read.extend(names)
-            batch.clear()
-            names.clear()
-
-    for path in paths:
-        try:
-            batch.append(load_image(path, transform))
-            names.append(path)
-        except ValueError as e:
-            skipped.append((path, str(e)))
-            continue
-        if len(batch) == batch_size:
-            flush()
-    flush()
+    read, rows, skipped = [], [], []
+    for names, scores in iter_predictions(model, paths, transform, preprocess,
+                                          batch_size=batch_size, skipped=skipped):
+        read += names
+        rows.append(scores)
     scores = np.concatenate(rows) if rows else np.zeros((0, 0), "float32")
     return scores, read, skipped
 
@@ -103,25 +104,32 @@ class Result(dict):
 
 
 def evaluate_files(model, paths, classes, transform, preprocess, *, batch_size=16,
-                   log=None):
-    """Top-1/top-5 accuracy of ``model`` on labelled image files.
+                   log=None, progress_every=5000):
+    """Top-1/top-5 accuracy of ``model`` on labelled image files, counted batch by batch
+    (50,000 images need no more memory than one batch).
 
     Returns:
         A ``Result``; unreadable images are counted in ``skipped`` and named on ``log``.
     """
+    log = log or sys.stderr
     label_of = dict(zip(paths, classes))
-    scores, read, skipped = predict_files(model, paths, transform, preprocess,
-                                          batch_size=batch_size)
+    skipped, count, top1, top5 = [], 0, 0, 0
+    for names, scores in iter_predictions(model, paths, transform, preprocess,
+                                          batch_size=batch_size, skipped=skipped):
+        if scores.shape[1] != NUM_CLASSES:
+            raise ValueError(f"The model predicts {scores.shape[1]} classes; ImageNet "
+                             f"evaluation needs {NUM_CLASSES}.")
+        truth = np.array([label_of[p] for p in names])
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+        top1 += int(np.sum(order[:, 0] == truth))
+        top5 += int(np.sum(np.any(order == truth[:, None], axis=1)))
+        before, count = count, count + len(names)
+        if progress_every and count // progress_every > before // progress_every:
+            print(f"{count}/{len(paths)} images: top-1 {100 * top1 / count:.2f}% "
+                  f"top-5 {100 * top5 / count:.2f}%", file=log, flush=True)
     for path, reason in skipped:
-        print(f"skipped: {reason}", file=log or sys.stderr)
-    if not read:
+        print(f"skipped: {reason}", file=log)
+    if not count:
         raise ValueError(f"None of the {len(paths)} images could be read.")
-    if scores.shape[1] != NUM_CLASSES:
-        raise ValueError(f"The model predicts {scores.shape[1]} classes; ImageNet "
-                         f"evaluation needs {NUM_CLASSES}.")
-    truth = np.array([label_of[p] for p in read])
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :5]
-    top1 = float(np.mean(order[:, 0] == truth))
-    top5 = float(np.mean(np.any(order == truth[:, None], axis=1)))
-    return Result(images=len(read), skipped=len(skipped), top1=top1, top5=top5,
+    return Result(images=count, skipped=len(skipped), top1=top1 / count, top5=top5 / count,
                   classes=len(set(classes)))
