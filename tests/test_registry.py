@@ -159,3 +159,57 @@ def test_package_exports_are_literal_and_complete():
                if not info.name.startswith("_")}
     assert set(kcnn.models.FAMILIES) == modules
     assert {kcnn.get_spec(n).family for n in kcnn.list_models()} <= modules
+
+
+def _kcnn_sources():
+    import pathlib
+
+    root = pathlib.Path(kcnn.__file__).parent
+    return sorted(p for p in root.rglob("*.py") if p.name != "__main__.py")
+
+
+def test_every_module_has_a_literal_all():
+    import ast
+
+    missing = []
+    for path in _kcnn_sources():
+        tree = ast.parse(path.read_text())
+        literal = [n for n in tree.body if isinstance(n, ast.Assign)
+                   and any(isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets)
+                   and isinstance(n.value, (ast.List, ast.Tuple))
+                   and all(isinstance(e, ast.Constant) and isinstance(e.value, str)
+                           for e in n.value.elts)]
+        if not literal:
+            missing.append(str(path))
+    assert not missing
+
+
+def test_docstrings_name_functions_where_they_live():
+    # Every dotted ``kcnn.x.y`` a module or docstring mentions resolves to a module or an
+    # attribute of one, so moved functions leave no stale pointers behind.
+    import re
+
+    stale = []
+    for path in _kcnn_sources():
+        for ref in set(re.findall(r"\bkcnn(?:\.[A-Za-z_]\w*)+", path.read_text())):
+            if not _resolves(ref):
+                stale.append(f"{path.name}: {ref}")
+    assert not stale
+
+
+def _resolves(dotted):
+    """Whether ``a.b.c`` is an importable module or an attribute chain of one."""
+    import importlib
+
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for name in parts[i:]:
+            if not hasattr(obj, name):
+                return False
+            obj = getattr(obj, name)
+        return True
+    return False

@@ -1,12 +1,12 @@
 """Training hyperparameters shared by every search space: optimizer, rate, schedule, batch.
 
 Each space's defaults are a :class:`TrainingDefaults`. The spaces of paper networks derive
-theirs from the paper's preset, :func:`kcnn.schedules.preset` (:meth:`TrainingDefaults.
-from_preset`), the one record of a paper's optimizer, rate, momentum, weight decay, batch
-size and schedule; only the search ranges (``learning_rate_range``, ``batch_sizes``) are the
-space's own. The generic ``convnet`` space has no paper and keeps its own defaults (Adam at
-1e-3, batch 64, no decay, constant rate; a plateau rule on ``val_loss`` with patience 2
-when ``schedule=plateau`` is chosen).
+theirs from the paper's preset, :func:`kcnn.schedules.preset`
+(``TrainingDefaults.from_preset``), the one record of a paper's optimizer, rate, momentum,
+weight decay, batch size and schedule; only the search ranges (``learning_rate_range``,
+``batch_sizes``) are the space's own. The generic ``convnet`` space has no paper and keeps
+its own defaults (Adam at 1e-3, batch 64, no decay, constant rate; a plateau rule on
+``val_loss`` with patience 2 when ``schedule=plateau`` is chosen).
 
 A sweep can then vary
 

@@ -83,7 +83,8 @@ def _trainable_params(model):
 
 
 class SweepTuner(fixes.TunerFixes, keras_tuner.Tuner):
-    """A keras-tuner ``Tuner`` running kcnn search spaces on a :class:`SweepData`.
+    """A keras-tuner ``Tuner`` running kcnn search spaces on a
+    :class:`~kcnn.data.catalog.SweepData`.
 
     Args:
         oracle: one of :mod:`kcnn.tuning.keras_tuner_fixes`' oracles.
