@@ -117,8 +117,9 @@ def _mib(megabytes):
 
 # === keras.applications ===
 _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
-_KERAS_LICENSE = ("Apache-2.0 (keras.applications); ported from the authors' Caffe models, "
-                  "whose terms also apply")
+_KERAS_LICENSE = {"vgg": "ported by Keras from the VGG team's release under the Creative "
+                         "Commons Attribution License",
+                  "resnet": "ported by Keras from Kaiming He's release under the MIT license"}
 _KERAS_NOTES = ("keras.io's table: single centre crop, 224x224, measured by Keras on the "
                 "ILSVRC-2012 validation set; input BGR minus the mean pixel "
                 "(preprocess_input 'caffe' mode)")
@@ -130,7 +131,7 @@ def _keras_vgg(depth, md5, notop_md5, top1, top5, megabytes):
         name="keras", model=f"vgg{depth}", origin="keras.applications",
         url=f"{_KERAS_APPS}vgg{depth}/{stem}.h5", file_name=f"{stem}.h5", file_hash=md5,
         hash_algorithm="md5", format="keras_h5", variant={}, preprocessing="caffe",
-        top1=top1, top5=top5, license=_KERAS_LICENSE, size_bytes=_mib(megabytes),
+        top1=top1, top5=top5, license=_KERAS_LICENSE["vgg"], size_bytes=_mib(megabytes),
         default=True,
         notes=_KERAS_NOTES + "; weights converted from the VGG team's Caffe release",
         notop_file_name=f"{stem}_notop.h5", notop_file_hash=notop_md5)
@@ -142,7 +143,7 @@ def _keras_resnet(depth, md5, notop_md5, top1, top5, megabytes):
         name="keras", model=f"resnet{depth}", origin="keras.applications",
         url=f"{_KERAS_APPS}resnet/{stem}.h5", file_name=f"{stem}.h5", file_hash=md5,
         hash_algorithm="md5", format="keras_h5", variant={"bn_epsilon": 1.001e-5},
-        preprocessing="caffe", top1=top1, top5=top5, license=_KERAS_LICENSE,
+        preprocessing="caffe", top1=top1, top5=top5, license=_KERAS_LICENSE["resnet"],
         size_bytes=_mib(megabytes), default=True,
         notes=_KERAS_NOTES + ("; ported from MSRA's Caffe ResNet (v1: stride on the first "
                               "1x1), with keras's zero-padded stem pooling and BatchNorm "
