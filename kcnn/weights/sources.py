@@ -253,16 +253,17 @@ _CAFFE = (
         url=f"http://www.robots.ox.ac.uk/~vgg/software/very_deep/caffe/{file}.caffemodel",
         file_name=f"{file}.caffemodel", file_hash=None, hash_algorithm=None, format="caffe",
         variant={}, preprocessing="caffe", top1=None, top5=top5,
-        license=("Creative Commons Attribution-NonCommercial 4.0 per the model gist; see "
-                 "http://www.robots.ox.ac.uk/~vgg/research/very_deep/"),
+        license=licence,
         size_bytes=None, default=False,
         notes=("VGG's gist publishes no checksum: the download is not verified. Input BGR "
                "minus the mean pixel [103.939, 116.779, 123.68]. " + figures))
-      for depth, file, top5, figures in (
+      for depth, file, top5, licence, figures in (
           (16, "VGG_ILSVRC_16_layers", 91.9,
+           "see http://www.robots.ox.ac.uk/~vgg/research/very_deep/ (named by the model gist)",
            "Published top-5: 8.1% error with dense single-scale evaluation (smallest side "
            "384), Table 3 of the paper; no centre-crop figure is published"),
           (19, "VGG_ILSVRC_19_layers", None,
+           "Creative Commons Attribution-NonCommercial 4.0 (the model gist)",
            "The gist cites Tables 3-4 of the paper (dense evaluation); kcnn lists no "
            "figure it could not confirm"))),
     *(WeightSource(
