@@ -15,8 +15,11 @@ after ``keras.callbacks.BackupAndRestore``): :class:`ScheduleCallback`,
 warmup, cooldown and a maximum number of reductions), :class:`LearningRateLogger`.
 
 Also :func:`preset` (``"alexnet"``, ``"vgg"``, ``"googlenet"``, ``"resnet_imagenet"``,
-``"resnet_cifar"``, ``"resnet110_cifar"``, ``"alphago"``), :func:`scale_learning_rate`
-(Goyal et al.'s linear scaling rule) and :func:`find_lr` (the range test).
+``"resnet_cifar"``, ``"resnet110_cifar"``, ``"alphago"``): the one record of each paper's
+optimizer, rate, momentum, coupled weight decay (kernels only), batch size, schedule and
+length (:data:`PRESETS`), bound to a run as a :class:`Preset` whose ``make_optimizer()``
+calls ``kcnn.optimizers.make_optimizer``; :func:`scale_learning_rate` (Goyal et al.'s
+linear scaling rule) and :func:`find_lr` (the range test).
 """
 
 import keras as _keras

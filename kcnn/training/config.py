@@ -137,11 +137,19 @@ class Config:
 _SETTINGS_CACHE = {}
 
 
+# Names of Config's methods, which a setting must not hide.
+RESERVED = ("check", "replace", "settings", "to_dict")
+
+
 def _settings(cls):
     if cls not in _SETTINGS_CACHE:
         hints = typing.get_type_hints(cls)
         out = []
         for f in dataclasses.fields(cls):
+            if f.name in RESERVED:
+                raise TypeError(f"A setting of {cls.__name__} is named {f.name!r}, which "
+                                f"would hide Config.{f.name}(); rename it. "
+                                f"Received: {f.name}={getattr(f, 'default', None)!r}")
             meta = {}
             for klass in reversed(cls.__mro__):  # a subclass may redeclare only the default
                 own = getattr(klass, "__dataclass_fields__", {}).get(f.name)
