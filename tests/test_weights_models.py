@@ -355,6 +355,33 @@ def test_torchvision_vgg11_bn_bias_folded_and_fc1_permuted(tmp_path):
                                 stackwise_num_filters=(2, 2, 2, 2)), path)
 
 
+def test_vgg_team_caffe_model_v1_layers(tmp_path):
+    """VGG_ILSVRC_*_layers.caffemodel: V1 layers conv1_1 ... conv5_x, fc6-fc8, legacy 4-D
+    blobs; fc6 sees pool5 flattened channels first."""
+    config, filters = (1, 1, 2, 2, 2), (4, 4, 8, 8, 6)
+    sd = torch_vgg_state(config, filters, 16, 5, 2, batch_norm=False)
+    layers, n = [], 0
+    for b, convs in enumerate(config, 1):
+        for i in range(1, convs + 1):
+            layers.append(pb_layer(f"conv{b}_{i}", V1["Convolution"],
+                                   [sd[f"features.{n}.weight"], sd[f"features.{n}.bias"]],
+                                   v1=True))
+            layers.append(pb_layer(f"relu{b}_{i}", V1["ReLU"], [], v1=True))
+            n += 2
+        layers.append(pb_layer(f"pool{b}", V1["Pooling"], [], v1=True))
+        n += 1
+    for i, fc in enumerate(("fc6", "fc7", "fc8")):
+        layers.append(pb_layer(fc, V1["InnerProduct"], [sd[f"classifier.{3 * i}.weight"],
+                                                         sd[f"classifier.{3 * i}.bias"]],
+                               v1=True))
+    path = tmp_path / "VGG_ILSVRC_11_layers.caffemodel"
+    write_caffemodel(path, layers, name="VGG_ILSVRC_11_layers", v1=True)
+    x = RNG.uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+    model = kcnn.build("vgg11", weights=str(path), filters=filters, fc_units=16,
+                       num_classes=5, input_shape=(64, 64, 3), classifier_activation=None)
+    close(model(x), torch_vgg_forward(sd, nhwc(x), config, batch_norm=False))
+
+
 # === Caffe: BVLC AlexNet, MSRA ResNet, BVLC GoogLeNet ===
 
 def test_bvlc_alexnet_two_towers_caffe_lrn_and_round_up_pooling(tmp_path):
@@ -570,3 +597,46 @@ def test_build_with_a_source_name_builds_its_variant(tmp_path, monkeypatch):
     assert sources[0].default and sources[0].name == "keras"
     assert {s.name for s in sources} >= {"keras", "torchvision_v1", "torchvision_v2", "msra"}
     assert kcnn.get_spec("lenet5").weights == ()
+
+
+@pytest.mark.slow
+def test_keras_applications_vgg16_with_its_top(tmp_path):
+    reference = randomize(keras.applications.VGG16(
+        weights=None, input_shape=(32, 32, 3), classes=5, classifier_activation=None))
+    path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+    write_keras_h5(path, keras_model_layers(reference))
+    x = RNG.uniform(0, 1, (2, 32, 32, 3)).astype("float32")
+    model = kcnn.build("vgg16", weights=str(path), num_classes=5, input_shape=(32, 32, 3),
+                       classifier_activation=None)
+    close(model(x), reference(x))
+
+
+@pytest.mark.slow
+def test_files_written_by_torch_when_installed(tmp_path):
+    """torch and torchvision are not dependencies; when installed, their own files and
+    forward passes are the reference."""
+    torch = pytest.importorskip("torch")
+    models = pytest.importorskip("torchvision.models")
+    from kcnn.weights.torch_zip import read_torch_zip
+
+    for name, kwargs in (("resnet18", {}), ("resnet50", {"stride_in_3x3": True})):
+        torch.manual_seed(0)
+        net = getattr(models, name)(num_classes=5)
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                for t, lo, hi in ((m.weight, 0.5, 1.5), (m.running_var, 0.5, 1.5),
+                                  (m.bias, -0.2, 0.2), (m.running_mean, -0.2, 0.2)):
+                    t.data.uniform_(lo, hi)
+        net.eval()
+        path = tmp_path / f"{name}.pth"
+        torch.save(net.state_dict(), path)
+        plain, with_torch = (read_torch_zip(path, use_torch=u) for u in (False, True))
+        assert list(plain.tensors) == list(with_torch.tensors)
+        for key, value in plain.tensors.items():
+            np.testing.assert_array_equal(value, with_torch.tensors[key])
+        x = RNG.uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+        with torch.no_grad():
+            want = net(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+        model = kcnn.build(name, weights=str(path), num_classes=5, input_shape=(64, 64, 3),
+                           classifier_activation=None, **kwargs)
+        close(model(x), want)
