@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
-__all__ = ["tile", "grid_shape", "display_image", "symmetric_limit", "new_figure", "finish",
-           "check_path", "to_numpy"]
+__all__ = ["tile", "grid_shape", "display_image", "symmetric_limit", "new_figure", "margins",
+           "finish", "check_path", "to_numpy"]
 
 SUFFIXES = (".png", ".svg", ".pdf", ".jpg")
 
@@ -101,6 +101,14 @@ def new_figure(width, height):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height))
+
+
+def margins(fig, *, top, left=0.15, right=0.15, bottom=0.15, wspace=0.1, hspace=0.3):
+    """Fixed margins in inches (``tight_layout`` costs as much as drawing the figure);
+    ``wspace``/``hspace`` are fractions of the mean axis width/height, as in matplotlib."""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=wspace, hspace=hspace)
 
 
 def finish(fig, path, *, dpi=110):

@@ -123,8 +123,8 @@ def activations(model, image, layers=None, *, path=None, max_maps=16):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(title, fontsize=8)
-    fig.suptitle(f"{model.name}: feature maps", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"{model.name}: feature maps", fontsize=10, y=1 - 0.12 / (3.5 * rows))
+    _grid.margins(fig, top=0.55, right=0.5, wspace=0.35, hspace=0.25)
     return _grid.finish(fig, path)
 
 

@@ -89,7 +89,7 @@ def default_cam_layer(model):
 
 def _score_head(model):
     """(name of the layer feeding the class scores, function from its output to float32
-    scores). A final softmax is undone: a softmax ``Activation`` is skipped, a ``Dense`` with
+    scores, whether a softmax was removed). A final softmax is undone: a softmax ``Activation`` is skipped, a ``Dense`` with
     softmax is applied without it, so the scores are the logits."""
     import keras
 
@@ -99,7 +99,7 @@ def _score_head(model):
         type(last).__name__ == "Softmax"
     source = _input_of(last)
     if not is_softmax or source is None or _producer(source) not in model.layers:
-        return last.name, lambda t: keras.ops.cast(t, "float32")
+        return last.name, lambda t: keras.ops.cast(t, "float32"), False
     if type(last).__name__ == "Dense":
         def head(t):
             t = keras.ops.cast(t, "float32")
@@ -107,10 +107,10 @@ def _score_head(model):
             if last.use_bias:
                 out = out + keras.ops.cast(last.bias, "float32")
             return out
-        return _producer(source).name, head
+        return _producer(source).name, head, True
     if type(last).__name__ in ("Activation", "Softmax"):
-        return _producer(source).name, lambda t: keras.ops.cast(t, "float32")
-    return last.name, lambda t: keras.ops.cast(t, "float32")
+        return _producer(source).name, lambda t: keras.ops.cast(t, "float32"), True
+    return last.name, lambda t: keras.ops.cast(t, "float32"), False
 
 
 def _check_class_index(class_index, n, num_classes):
@@ -135,13 +135,14 @@ def class_scores(model, images):
     from kcnn.features import feature_extractor
 
     images = _check_images(model, images)
-    source, head = _score_head(model)
+    source, head, _ = _score_head(model)
     outputs = feature_extractor(model, [source])(images, training=False)
     return _grid.to_numpy(head(outputs[source]))
 
 
 def _gradients(model, images, class_index, layer):
-    """(feature maps or images, d score / d those, classes): float32 numpy arrays.
+    """(feature maps or images, d score / d those, classes, the model's first output):
+    float32 numpy arrays.
 
     ``layer=None`` differentiates with respect to the images.
     """
@@ -149,7 +150,7 @@ def _gradients(model, images, class_index, layer):
 
     from kcnn.features import feature_extractor
 
-    source, head = _score_head(model)
+    source, head, softmax = _score_head(model)
     names = [source] if layer in (None, source) else [layer, source]
     extractor = feature_extractor(model, names)
     x = tf.convert_to_tensor(images, tf.float32)
@@ -166,7 +167,11 @@ def _gradients(model, images, class_index, layer):
     if grads is None:
         raise ValueError(f"The class score of {model.name!r} does not depend on "
                          f"{'the input' if layer is None else repr(layer)}.")
-    return _grid.to_numpy(target), _grid.to_numpy(grads), classes
+    scores = _grid.to_numpy(scores)
+    if softmax:  # the model's output, without another forward pass
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        scores /= scores.sum(axis=-1, keepdims=True)
+    return _grid.to_numpy(target), _grid.to_numpy(grads), classes, scores
 
 
 def cell_centres(model, layer):
@@ -264,22 +269,27 @@ def grad_cam(model, images, class_index=None, *, layer=None):
         where it sits on the image (``cell_centres``) and interpolated linearly between
         cells, which is the same for "same"-padded networks and correct for "valid" ones.
     """
+    return _grad_cam(model, images, class_index, layer)[0]
+
+
+def _grad_cam(model, images, class_index, layer):
+    """(Grad-CAM maps, the model's first output)."""
     images = _check_images(model, images)
     layer = default_cam_layer(model) if layer is None else layer
-    fmaps, grads, _ = _gradients(model, images, class_index, layer)
+    fmaps, grads, _, outputs = _gradients(model, images, class_index, layer)
     if fmaps.ndim != 4:
         raise ValueError(f"Grad-CAM needs a layer with (height, width, channels) maps; "
                          f"{layer!r} gives shape {fmaps.shape[1:]}. Received: layer={layer!r}")
     weights = grads.mean(axis=(1, 2), keepdims=True)  # alpha_k^c, eq. (1)
     cam = np.maximum((weights * fmaps).sum(axis=-1), 0.0)  # eq. (2)
-    return _unit_scale(_place(cam, cell_centres(model, layer), images.shape[1:3]))
+    return _unit_scale(_place(cam, cell_centres(model, layer), images.shape[1:3])), outputs
 
 
 def saliency(model, images, class_index=None):
     """Vanilla gradient saliency: ``max_channels |d y^c / d image|``, each map divided by its
     maximum; float32 ``(n, h, w)`` in [0, 1]. Arguments as ``grad_cam``."""
     images = _check_images(model, images)
-    _, grads, _ = _gradients(model, images, class_index, None)
+    _, grads, _, _ = _gradients(model, images, class_index, None)
     return _unit_scale(np.abs(grads).max(axis=-1))
 
 
@@ -431,12 +441,15 @@ def attributions(model, images, class_index=None, *, methods=("grad_cam",), labe
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"`labels` must give one class per image ({len(images)}). "
                          f"Received: labels of length {len(labels)}")
-    out = model(images, training=False)
-    probs = _grid.to_numpy(out[0] if isinstance(out, (list, tuple)) else out)
+    maps = {m: METHODS[m](model, images, class_index) for m in methods if m != "grad_cam"}
+    if "grad_cam" in methods:
+        layer = default_cam_layer(model) if layer is None else layer
+        maps["grad_cam"], probs = _grad_cam(model, images, class_index, layer)
+    else:
+        out = model(images, training=False)
+        probs = _grid.to_numpy(out[0] if isinstance(out, (list, tuple)) else out)
     probs = probs.reshape(len(images), -1)
     predicted = probs.argmax(-1)
-    maps = {m: (METHODS[m](model, images, class_index, layer=layer) if m == "grad_cam"
-                else METHODS[m](model, images, class_index)) for m in methods}
 
     def name(c):
         return str(class_names[c]) if class_names is not None else str(int(c))
@@ -458,8 +471,9 @@ def attributions(model, images, class_index=None, *, methods=("grad_cam",), labe
             ax.set_title(caption(i), fontsize=8)
         what = _TITLES[methods[0]]
         if methods[0] == "grad_cam":
-            what += f" at {layer or default_cam_layer(model)}"
-        fig.suptitle(f"{model.name}: {what}", fontsize=10)
+            what += f" at {layer}"
+        fig.suptitle(f"{model.name}: {what}", fontsize=10, y=1 - 0.1 / (2.3 * rows + 0.4))
+        _grid.margins(fig, top=0.65, wspace=0.08, hspace=0.25)
     else:
         cols = 1 + len(methods)
         fig = _grid.new_figure(2.0 * cols, 2.1 * n + 0.4)
@@ -472,6 +486,7 @@ def attributions(model, images, class_index=None, *, methods=("grad_cam",), labe
                 if i == 0:
                     axes[i, j].set_title(_TITLES[m], fontsize=9)
         axes[0, 0].set_title("input", fontsize=9)
-        fig.suptitle(f"{model.name}: what the class score depends on", fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(f"{model.name}: what the class score depends on", fontsize=10,
+                     y=1 - 0.1 / (2.1 * n + 0.4))
+        _grid.margins(fig, top=0.65, left=0.35, wspace=0.06, hspace=0.08)
     return _grid.finish(fig, path)

@@ -139,7 +139,8 @@ def _draw(mosaic, title, path, *, rgb=False):
         limit = _grid.symmetric_limit(mosaic)
         image = ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit,
                           interpolation="nearest")
-        bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.03)
+        cax = fig.add_axes([1 - 0.75 / width, 0.15, 0.12 / width, 0.7])
+        bar = fig.colorbar(image, cax=cax)
         bar.set_label("weight (red +, blue -)", fontsize=8)
         bar.ax.tick_params(labelsize=7)
     ax.set_xticks([])
@@ -147,5 +148,5 @@ def _draw(mosaic, title, path, *, rgb=False):
     for side in ax.spines.values():
         side.set_visible(False)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
+    _grid.margins(fig, top=0.35 + 0.16 * title.count("\n"), right=0.15 if rgb else 0.9)
     return _grid.finish(fig, path)
