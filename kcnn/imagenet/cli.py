@@ -186,6 +186,14 @@ def _list(args):
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     if args.model:
+        for s in SOURCES:
+            if s.model == names[0]:
+                checksum = (f"{s.hash_algorithm} {s.file_hash}" if s.file_hash
+                            else "none published")
+                print(f"\n{s.name}: {s.url or 'no download URL: ' + s.file_name}\n"
+                      f"  checksum {checksum}; format {s.format}; preprocessing "
+                      f"{s.preprocessing}, resize {s.resize_size} crop {s.crop_size}\n"
+                      f"  licence: {s.license}\n  {s.notes}")
         print(f"\nweights= accepts: {', '.join(source_names(args.model))}, or a file path")
     print(f"Accuracies are the publishers' figures. Cache folder: {cache_folder()}")
     return 0
