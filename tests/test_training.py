@@ -341,3 +341,31 @@ def test_refused_or_failed_start_leaves_no_run_and_the_corrected_command_runs(tm
     assert recipe.main(["--output", str(out), "--epochs", "1", "--run-eagerly",
                         "--verbose", "0"]) == 0
     assert json.loads((out / "config.json").read_text())["config"]["epochs"] == 1
+
+
+def test_a_run_builds_its_preset_once_and_trains_with_its_optimizer_and_callbacks(
+        tmp_path, monkeypatch):
+    from kcnn.optimizers import AlexNetSGD
+    from kcnn.training import classification
+
+    built = []
+    original = classification.schedule_preset
+
+    def counting(name, cfg, data, run=None):
+        built.append(original(name, cfg, data, run))
+        return built[-1]
+
+    monkeypatch.setattr(classification, "schedule_preset", counting)
+    recipe = dataclasses.replace(toy_recipe(), optimizer=None, preset="resnet_cifar")
+    metrics = recipe.run(output=str(tmp_path / "run"), epochs=1, lr=0.05, verbose=0,
+                         run_eagerly=True)
+    assert metrics["completed"] and len(built) == 1
+    (preset,) = built
+    assert preset.name == "resnet_cifar" and preset.learning_rate == 0.05  # --lr replaces 0.1
+    # The preset's callback drove the rate and wrote its state into the run folder.
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history[0]["learning_rate"] == pytest.approx(0.05)
+    assert preset.callbacks[0].state_path == str(tmp_path / "run" / "schedule_state.json")
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert type(model.optimizer) is AlexNetSGD
+    assert (model.optimizer.momentum, model.optimizer.coupled_weight_decay) == (0.9, 1e-4)
