@@ -174,6 +174,8 @@ def test_weights_list_and_fetch_offline(capsys, monkeypatch, tmp_path):
     out = capsys.readouterr().out
     assert "torchvision_v2" in out and "80.858" in out and "publishers' figures" in out
     assert "imagenet, keras, torchvision_v1, torchvision_v2, msra" in out
+    assert "checksum sha256 11ad3fa6" in out and "checksum md5 2cb95161" in out
+    assert "no download URL: ResNet-50-model.caffemodel" in out
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     assert cli.weights_main(["fetch", "resnet50", "--weights", "msra"]) == 2
     assert os.path.join(str(tmp_path), "kcnn", "ResNet-50-model.caffemodel") in \
