@@ -14,7 +14,8 @@ The body's BatchNormalization layers stay frozen in both runs (``trainable=False
 in Keras also means inference mode), so their ImageNet statistics and scales are kept: small
 batches of a new dataset would otherwise overwrite them. Images are read and normalised as the checkpoint was trained
 (``kcnn.preprocessing.for_model(model, weights=...)``: Caffe BGR for keras.applications and
-BVLC, mean/std for torchvision), with random crops and flips for training. Each run resumes
+BVLC, mean/std for torchvision), with random crops and flips for training; the saved
+``model.keras`` expects inputs preprocessed the same way. Each run resumes
 like any recipe; ``--head-model PATH`` starts from an existing head run. ``--smoke`` runs
 offline on generated images with a narrow, randomly initialised body and no download.
 """
