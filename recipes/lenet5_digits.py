@@ -53,11 +53,19 @@ def data(cfg):
     return digits.digit_data(cfg, x_train, y_train, x_test, y_test, description=description)
 
 
+def pictures(cfg, data, run):
+    """When training ends: C1's filters, the feature maps and Grad-CAM on test digits, as
+    filters.png, activations.png and gradcam.png in the run folder (``kcnn.visualize``)."""
+    from kcnn.visualize.run import RunPictures
+
+    return [RunPictures(run, data)]
+
+
 RECIPE = training.Recipe(
     name="lenet5_digits",
     description=__doc__.split("\n\n")[0],
     config=LeNetDigitsConfig,
-    data=data, model=digits.lenet_model, optimizer=digits.adam_cosine,
+    data=data, model=digits.lenet_model, optimizer=digits.adam_cosine, callbacks=pictures,
     smoke={"epochs": 1, "steps_per_epoch": 2, "batch_size": 8},
 )
 

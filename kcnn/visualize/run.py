@@ -120,7 +120,7 @@ class RunPictures(keras.callbacks.Callback):
         self.run_dir, self.data, self.images = run_dir, data, images
 
     def on_train_end(self, logs=None):
-        write_run_pictures(self.run_dir, self.model, self.data, images=self.images)
+        write_run_pictures(self.run_dir, self.model, self.data, images=self.images, say=None)
 
 
 # === kcnn show ===
