@@ -184,9 +184,9 @@ PRESETS = {
         monitor="val_accuracy", patience=5, reductions=3,
         notes=("370K iterations (74 epochs), the rate decreased 3 times. " + _PATIENCE + " "
                + _NO_BIAS_DECAY.format(
-                   "the paper ('the L2 penalty multiplier set to 5e-4') does not say, and "
-                   "its Caffe-based training follows Caffe's convention of decay_mult 0 on "
-                   "biases, as BVLC's AlexNet and GoogLeNet"))),
+                   "the paper ('the L2 penalty multiplier set to 5e-4') does not say; kcnn "
+                   "follows the convention of the Caffe toolbox its implementation derives "
+                   "from (section 3.3), whose AlexNet and GoogLeNet give biases decay_mult 0"))),
     "googlenet": PaperSettings(
         paper=("Szegedy et al. 2015, arXiv:1409.4842, section 6; rate, batch, decay and "
                "length from BVLC Caffe's bvlc_googlenet solver"),
@@ -205,9 +205,9 @@ PRESETS = {
         notes=("60e4 iterations at batch 256 (about 120 epochs). The paper gives neither "
                "patience nor number of reductions: kcnn watches val_accuracy, waits 5 epochs "
                "and reduces at most 3 times. Neither biases (only the classifier has one) "
-               "nor BatchNorm gamma/beta are decayed: Goyal et al. 2017 (section 5.1) "
-               "state that the ResNet training they follow does not decay BN's gamma and "
-               "beta.")),
+               "nor BatchNorm gamma/beta are decayed, as in Goyal et al. 2017 (section 5.1), "
+               "who reproduce this training from the same group; fb.resnet.torch and "
+               "torchvision's reference scripts decay every parameter (decay_bias=True).")),
     "resnet_cifar": PaperSettings(
         paper="He et al. 2016, arXiv:1512.03385, section 4.2",
         optimizer="sgd", learning_rate=0.1, batch_size=128, momentum=0.9,
