@@ -52,3 +52,15 @@ def test_layers_named_with_it_get_their_own_streams():
     a.build((None, 8, 8, 4))
     b.build((None, 8, 8, 4))
     assert not np.allclose(a.kernel.numpy(), b.kernel.numpy())
+
+
+def test_he_gaussian_name_is_the_residual_networks_default():
+    import inspect
+
+    from kcnn.initializers import HE_GAUSSIAN
+    from kcnn.layers.residual import BasicBlock
+    from kcnn.models.resnet import resnet
+
+    assert isinstance(keras.initializers.get(HE_GAUSSIAN), HeGaussian)
+    assert inspect.signature(resnet).parameters["kernel_initializer"].default == HE_GAUSSIAN
+    assert inspect.signature(BasicBlock).parameters["kernel_initializer"].default == HE_GAUSSIAN

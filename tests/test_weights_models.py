@@ -290,6 +290,10 @@ def test_keras_applications_vgg16_notop_exactly(tmp_path):
     with pytest.raises(VariantError, match="batch_norm=False"):
         load_weights(kcnn.build("vgg16_bn", include_top=False, input_shape=(32, 32, 3),
                                 filters=(2, 2, 2, 2, 2)), path)
+    # keras.applications' file of another network
+    with pytest.raises(WeightsMismatchError, match="layer 'conv1_conv' needs 'conv1_conv'"):
+        load_weights(kcnn.build("resnet50", bn_epsilon=1.001e-5, include_top=False,
+                                input_shape=(32, 32, 3), **NARROW_BOTTLENECK), path)
 
 
 # === torchvision's VGG-BN (torchvision/models/vgg.py) ===
