@@ -321,6 +321,10 @@ def test_configuration_is_typed_frozen_and_validated():
         cfg.extra["c"] = 3
     with pytest.raises(ValueError, match="Received: batch_size=0"):
         legacy.configure(batch_size=0)
+    with pytest.raises(ValueError, match="Did you mean 'resnet_cifar'.*preset='resnet_cfar'"):
+        dataclasses.replace(recipe, optimizer=None, preset="resnet_cfar")
+    with pytest.raises(ValueError, match="exactly one of `preset`"):
+        dataclasses.replace(recipe, preset="resnet_cifar")  # and an optimizer hook
 
 
 def test_refused_or_failed_start_leaves_no_run_and_the_corrected_command_runs(tmp_path,

@@ -153,6 +153,16 @@ class Recipe:
             raise ValueError(f"Recipe {self.name!r} must give exactly one of `preset` (a "
                              "kcnn.schedules preset name) and `optimizer` (a hook). "
                              f"Received: preset={self.preset!r}, optimizer={self.optimizer!r}")
+        if isinstance(self.preset, str):
+            from kcnn.schedules import PRESETS
+
+            if self.preset not in PRESETS:
+                import difflib
+
+                close = difflib.get_close_matches(self.preset, PRESETS, n=3)
+                hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise ValueError(f"`preset` must be one of {', '.join(map(repr, PRESETS))}."
+                                 f"{hint} Received: preset={self.preset!r}")
         unknown = set(self.smoke) - {s.name for s in self.config.settings()}
         if unknown:
             raise ValueError(f"`smoke` names unknown settings of {self.name!r}: "
