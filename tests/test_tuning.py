@@ -447,6 +447,9 @@ def test_hyperband_continuation_keeps_the_optimizer_state(tmp_path, monkeypatch)
     assert last.hyperparameters.values["tuner/trial_id"] in first
     record = json.load(open(tmp_path / "hb" / f"trial_{last.trial_id}" / tuners.TRIAL_RECORD))
     assert record["optimizer_state_restored"]
+    for t in trials:  # best-epoch checkpoints and states written whole, no temporaries left
+        assert os.path.isfile(tuner._get_checkpoint_fname(t.trial_id))
+        assert not [f for f in os.listdir(tuner.get_trial_dir(t.trial_id)) if ".tmp-" in f]
     steps = math.ceil(320 / 64)
     iterations = {o.step: o.mean() for o in last.metrics.get_history("kcnn_iterations")}
     # epoch 1 continues the iteration count of epoch 0: the step schedule goes on, and the

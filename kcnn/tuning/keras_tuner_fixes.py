@@ -20,7 +20,8 @@ wrong is fixed here, by subclassing its oracles and its ``Tuner`` (used by
 - **Resume.** Trials interrupted by a crash are run again with their metrics cleared
   (keras-tuner averaged the old epochs into the new ones); the grid oracle rebuilds its
   position from the finished trials (keras-tuner's grid stopped at once on resume); state
-  files are written atomically (``kcnn._io``) so a kill during a write cannot corrupt them,
+  files and each trial's best-epoch checkpoint (:class:`AtomicSaveBestEpoch`) are written
+  atomically (``kcnn._io``) so a kill during a write cannot corrupt them,
   and a trial whose file was written but not yet the oracle's state (a kill between the two)
   is run again instead of being lost.
 - **Bayesian** proposals that repeat a finished point fall back to a random new point;
@@ -52,14 +53,16 @@ import warnings
 
 import keras_tuner
 from keras_tuner import errors as kt_errors
+from keras_tuner.src.engine import tuner_utils
 from keras_tuner.oracles import (BayesianOptimizationOracle, GridSearchOracle,
                                  HyperbandOracle, RandomSearchOracle)
 
-from kcnn._io import atomic_json
+from kcnn._io import atomic_json, atomic_path
 
 __all__ = ["WRITTEN_FOR", "OVERSIZED", "OVERSIZED_STREAK", "OversizedModelError",
            "apply_patches", "keras_tuner_version", "is_oversized", "RandomOracle",
-           "GridOracle", "BayesianOracle", "HyperbandSweepOracle", "TunerFixes"]
+           "GridOracle", "BayesianOracle", "HyperbandSweepOracle", "TunerFixes",
+           "AtomicSaveBestEpoch"]
 
 WRITTEN_FOR = ("1.4.7", "1.4.8")  # keras-tuner versions these fixes were checked against
 OVERSIZED = "kcnn_oversized"      # metric marking a trial whose model was too large
@@ -312,6 +315,16 @@ class GridOracle(_OracleFixes, GridSearchOracle):
 
 
 # === The tuner ===
+
+class AtomicSaveBestEpoch(tuner_utils.SaveBestEpoch):
+    """keras-tuner's best-epoch checkpoint, written to a temporary file and renamed, so a
+    kill during the write leaves the previous checkpoint whole (kcnn's trials run in one
+    process, under the default distribution strategy)."""
+
+    def _save_model(self):
+        with atomic_path(self.filepath) as tmp:
+            self.model.save_weights(tmp)
+
 
 class TunerFixes:
     """Mixed into kcnn's ``keras_tuner.Tuner`` subclass (see the module docstring)."""

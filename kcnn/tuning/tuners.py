@@ -217,11 +217,9 @@ class SweepTuner(fixes.TunerFixes, keras_tuner.Tuner):
                                  seconds=self.trial_seconds, median=median)
         user = self._deepcopy_callbacks(list(callbacks))
         self._configure_tensorboard_dir(user, trial)
-        from keras_tuner.src.engine import tuner_utils
-
-        checkpoint = tuner_utils.SaveBestEpoch(objective=self.oracle.objective,
-                                               filepath=self._get_checkpoint_fname(
-                                                   trial.trial_id))
+        checkpoint = fixes.AtomicSaveBestEpoch(
+            objective=self.oracle.objective,
+            filepath=self._get_checkpoint_fname(trial.trial_id))
         history = self.fit_model(
             model, hp, data, epochs=epochs, initial_epoch=initial_epoch,
             callbacks=[keras.callbacks.TerminateOnNaN(), reporter, checkpoint] + user,
