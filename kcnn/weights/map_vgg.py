@@ -46,10 +46,10 @@ def vgg_variant(checkpoint):
 def _convolutions(model):
     """``(block, index, conv, bn or None)`` in order."""
     out = []
+    names = {layer.name for layer in model.layers}
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D) and layer.name.startswith("block"):
             block, index = (int(p) for p in layer.name[len("block"):].split("_conv"))
-            names = {la.name for la in model.layers}
             bn = model.get_layer(f"{layer.name}_bn") if f"{layer.name}_bn" in names else None
             out.append((block, index, layer, bn))
     return out

@@ -41,13 +41,13 @@ class Plan:
         self.ignored = set()
 
     # === Reading the file ===
-    def _fail(self, message):
+    def fail(self, message):
         raise WeightsMismatchError(f"`weights` file {self.checkpoint.path!r} ({self.origin}) "
                                    f"does not fit model {self.model.name!r}: {message}")
 
     def missing(self, layer, key):
         first = ", ".join(list(self.checkpoint.tensors)[:4])
-        self._fail(f"layer {layer!r} needs {key!r}, which the file does not have (its first "
+        self.fail(f"layer {layer!r} needs {key!r}, which the file does not have (its first "
                    f"tensors: {first}). Is it a checkpoint of another network?")
 
     def take(self, key, *, layer):
@@ -61,7 +61,7 @@ class Plan:
         if not keys:
             self.missing(layer, name)
         if count is not None and len(keys) not in count:
-            self._fail(f"layer {layer!r} expects {' or '.join(map(str, count))} tensors in "
+            self.fail(f"layer {layer!r} expects {' or '.join(map(str, count))} tensors in "
                        f"the file's layer {name!r}, which has {len(keys)}.")
         self.used.update(keys)
         return [self.checkpoint.tensors[k] for k in keys]
@@ -85,14 +85,14 @@ class Plan:
             self.head.append((layer, variable, array, source))
             return
         if tuple(array.shape) != tuple(variable.shape):
-            self._fail(f"layer {layer!r}: {variable.name} has shape {tuple(array.shape)} in "
+            self.fail(f"layer {layer!r}: {variable.name} has shape {tuple(array.shape)} in "
                        f"the file ({source!r}) but {tuple(variable.shape)} in the model.")
         self.entries.append((layer, variable, array, source))
 
     def finish(self):
         left = self.leftover()
         if left:
-            self._fail(f"the file has {len(left)} tensors the model has no place for, "
+            self.fail(f"the file has {len(left)} tensors the model has no place for, "
                        f"starting with {left[0]!r}: a checkpoint of a deeper or other network?")
 
 
@@ -126,7 +126,7 @@ class _Reader:
         if feature_shape is not None:
             h, w, c = feature_shape
             if kernel.shape[0] != h * w * c:
-                self.plan._fail(f"layer {where!r}: {layer.kernel.name} has "
+                self.plan.fail(f"layer {where!r}: {layer.kernel.name} has "
                                 f"{kernel.shape[0]} inputs in the file ({source!r}) but "
                                 f"{h * w * c} (= {h} x {w} x {c}) in the model; build the "
                                 "model at the checkpoint's input size.")
