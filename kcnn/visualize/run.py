@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import warnings
 
 import keras
@@ -152,11 +153,11 @@ def run_report(folder):
     settings = config.get("config", {})
     lines = [f"run             {os.path.abspath(folder)}",
              f"recipe          {config.get('recipe')}   model {metrics.get('model') or settings.get('model', '?')}"]
-    shown = ", ".join(f"{k}={v}" for k, v in settings.items())
-    lines.append(f"settings        {shown}")
-    resolved = config.get("resolved") or {}
-    if resolved:
-        lines.append("resolved        " + ", ".join(f"{k}={v}" for k, v in resolved.items()))
+    for label, values in (("settings", settings), ("resolved", config.get("resolved") or {})):
+        if values:
+            text = ", ".join(f"{k}={v}" for k, v in values.items())
+            lines.append(textwrap.fill(text, width=96, initial_indent=f"{label:<16}",
+                                       subsequent_indent=" " * 16, break_long_words=False))
     done = len(history)
     lines.append(f"epochs          {done} of {settings.get('epochs', '?')}"
                  + ("" if metrics.get("completed") else "   (not finished)"))
