@@ -85,6 +85,8 @@ class RunDirectory:
         if self._lock is not None:
             self._lock.acquire()  # FolderBusyError when another process trains here
         try:
+            if self._lock is not None:
+                self._remove_stale_temporaries()
             self._prepare(overwrite)
         except BaseException:
             self.cleanup()
@@ -187,6 +189,20 @@ class RunDirectory:
             raise ConfigMismatchError(
                 f"The folder {self.root} holds run files but no config.json; use --overwrite "
                 "to start afresh there or --output DIR for another folder.")
+
+    def _remove_stale_temporaries(self):
+        """Removes the temporary files of writes a killed process left unfinished (safe:
+        this process holds the folder's lock, so nobody else is writing)."""
+        for folder in (self.shared_root, os.path.join(self.shared_root, "checkpoints"),
+                       os.path.join(self.shared_root, "backup")):
+            if not os.path.isdir(folder):
+                continue
+            for name in os.listdir(folder):
+                if name.startswith(".") and ".tmp-" in name:
+                    try:
+                        os.remove(os.path.join(folder, name))
+                    except OSError:
+                        pass
 
     # === Backups and resuming ===
     def write_backup(self, model, epoch):
