@@ -12,6 +12,7 @@ import pytest
 import kcnn
 from kcnn.preprocessing import MODES
 from kcnn.weights import download
+from kcnn.weights.variants import model_variant
 from kcnn.weights.sources import (HASH_LENGTHS, SOURCES, WeightSource, models_with_sources,
                                   resolve, source_names, sources_for)
 
@@ -85,7 +86,11 @@ def test_variants_are_builder_arguments_and_build():
     small = {"resnet": dict(input_shape=(32, 32, 3), stackwise_num_blocks=(1, 1, 1, 1),
                             num_classes=4),
              "alexnet": dict(input_shape=(67, 67, 3), filters=(8, 8, 8, 8, 8), fc_units=8,
-                             num_classes=4)}
+                             num_classes=4),
+             "vgg": dict(input_shape=(32, 32, 3), filters=(4, 4, 4, 4, 4), fc_units=8,
+                         num_classes=4),
+             "googlenet": dict(input_shape=(32, 32, 3), width_multiplier=0.125,
+                               num_classes=4)}
     done = set()
     for s in SOURCES:
         spec = kcnn.get_spec(s.model)
@@ -96,6 +101,12 @@ def test_variants_are_builder_arguments_and_build():
         model = kcnn.build("resnet50" if spec.family == "resnet" else s.model,
                            **small[spec.family], **s.variant)
         assert model.output_shape == (None, 4)
+        # the loader reads every declared argument back off the built model (a key it does
+        # not know would be ignored by its variant check)
+        actual = model_variant(model)
+        for key, value in s.variant.items():
+            assert actual[key] == pytest.approx(value) if isinstance(value, float) \
+                else actual[key] == value, (s.model, s.name, key)
     assert len(done) >= 4
 
 

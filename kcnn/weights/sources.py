@@ -142,7 +142,8 @@ def _keras_resnet(depth, md5, notop_md5, top1, top5, megabytes):
     return WeightSource(
         name="keras", model=f"resnet{depth}", origin="keras.applications",
         url=f"{_KERAS_APPS}resnet/{stem}.h5", file_name=f"{stem}.h5", file_hash=md5,
-        hash_algorithm="md5", format="keras_h5", variant={"bn_epsilon": 1.001e-5},
+        hash_algorithm="md5", format="keras_h5",
+        variant={"bn_epsilon": 1.001e-5, "stride_in_3x3": False, "stem_pool": "padded"},
         preprocessing="caffe", top1=top1, top5=top5, license=_KERAS_LICENSE["resnet"],
         size_bytes=_mib(megabytes), default=True,
         notes=_KERAS_NOTES + ("; ported from MSRA's Caffe ResNet (v1: stride on the first "
@@ -174,6 +175,11 @@ _TV_LICENSE = ("BSD-3-Clause (torchvision); torchvision notes that pretrained we
 def _torchvision(model, version, file_name, top1, top5, mebibytes, *, default,
                  resize_size=256):
     stride_in_3x3 = model in ("resnet50", "resnet101", "resnet152")
+    if model.startswith("resnet"):  # torch's BatchNorm epsilon, zero-padded stem pooling
+        variant = {"stride_in_3x3": True} if stride_in_3x3 else {}
+        variant.update(bn_epsilon=1e-5, stem_pool="padded")
+    else:
+        variant = {"bn_epsilon": 1e-5} if model.endswith("_bn") else {}
     recipe = ("TorchVision's newer training recipe, evaluated after resizing to 232"
               if version == 2 else "torchvision's simple recipe reproducing the paper")
     notes = (f"torchvision IMAGENET1K_V{version} metadata (acc@1/acc@5 on ImageNet-1K val, "
@@ -189,7 +195,7 @@ def _torchvision(model, version, file_name, top1, top5, mebibytes, *, default,
         name=f"torchvision_v{version}", model=model, origin="torchvision",
         url=_TV + file_name, file_name=file_name,
         file_hash=file_name.rsplit("-", 1)[1].split(".")[0], hash_algorithm="sha256",
-        format="torch_zip", variant={"stride_in_3x3": True} if stride_in_3x3 else {},
+        format="torch_zip", variant=variant,
         preprocessing="torch", top1=top1, top5=top5, license=_TV_LICENSE,
         size_bytes=_mib(mebibytes), default=default, notes=notes, resize_size=resize_size)
 
@@ -230,7 +236,8 @@ _CAFFE = (
         name="bvlc", model="alexnet", origin="BVLC Caffe model zoo",
         url=_BVLC + "bvlc_alexnet.caffemodel", file_name="bvlc_alexnet.caffemodel",
         file_hash="9116a64c0fbe4459d18f4bb6b56d647b63920377", hash_algorithm="sha1",
-        format="caffe", variant={"groups": 2, "lrn_k": 1.0, "lrn_convention": "caffe"},
+        format="caffe",
+        variant={"groups": 2, "lrn": "paper", "lrn_k": 1.0, "lrn_convention": "caffe"},
         preprocessing="caffe_ilsvrc12", top1=57.1, top5=80.2,
         license="unrestricted use (BVLC model zoo readme)", size_bytes=None, default=True,
         notes=("BVLC readme: centre crop only, iteration 360,000 snapshot; trained on "
@@ -243,7 +250,8 @@ _CAFFE = (
         name="bvlc", model="googlenet", origin="BVLC Caffe model zoo",
         url=_BVLC + "bvlc_googlenet.caffemodel", file_name="bvlc_googlenet.caffemodel",
         file_hash="405fc5acd08a3bb12de8ee5e23a96bec22f08204", hash_algorithm="sha1",
-        format="caffe", variant={}, preprocessing="caffe_bvlc", top1=68.7, top5=88.9,
+        format="caffe", variant={"lrn": True}, preprocessing="caffe_bvlc", top1=68.7,
+        top5=88.9,
         license="unrestricted use (BVLC model zoo readme)", size_bytes=None, default=True,
         notes=("BVLC readme: centre crop only, iteration 2,400,000 snapshot (quick_solver); "
                "train_val.prototxt subtracts mean_value 104/117/123 (BGR); Caffe's LRN "
@@ -269,7 +277,9 @@ _CAFFE = (
     *(WeightSource(
         name="msra", model=f"resnet{depth}", origin="MSRA (He et al.)", url=None,
         file_name=f"ResNet-{depth}-model.caffemodel", file_hash=None, hash_algorithm=None,
-        format="caffe", variant={"stem_pool": "caffe"}, preprocessing="caffe",
+        format="caffe",
+        variant={"stem_pool": "caffe", "stride_in_3x3": False, "bn_epsilon": 1e-5},
+        preprocessing="caffe",
         top1=top1, top5=top5, license="MIT (KaimingHe/deep-residual-networks)",
         size_bytes=None, default=False,
         notes=("KaimingHe/deep-residual-networks README: 1-crop validation (centre 224 "
