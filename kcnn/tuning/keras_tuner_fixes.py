@@ -32,6 +32,9 @@ wrong is fixed here, by subclassing its oracles and its ``Tuner`` (used by
   busy instead of spinning, the chief serves the oracle with
   :func:`kcnn.tuning.distributed.serve_oracle` (which exits as soon as the last worker is
   done), and the oversized marker survives gRPC (which drops trial messages).
+- **Memory.** keras-tuner's ``_try_build`` only clears the Keras session; kcnn's also
+  releases the graphs finished trials left in TensorFlow's gradient registry
+  (:mod:`kcnn.tuning.memory`), which keeps a long sweep's memory flat.
 - **Stray print.** keras-tuner 1.4's ``Parent.to_proto`` prints the first value of every
   conditional scope to stdout at each gRPC call; :func:`apply_patches` replaces it with a
   silent copy. This is the only change to keras-tuner's own classes.
@@ -327,7 +330,28 @@ class AtomicSaveBestEpoch(tuner_utils.SaveBestEpoch):
 
 
 class TunerFixes:
-    """Mixed into kcnn's ``keras_tuner.Tuner`` subclass (see the module docstring)."""
+    """Mixed into kcnn's ``keras_tuner.Tuner`` subclass (see the module docstring).
+
+    The tuner keeps ``_gradients_before`` (:func:`kcnn.tuning.memory.custom_gradient_names`
+    when it was made) so that each build releases the graphs traced by finished trials.
+    """
+
+    def _try_build(self, hp):
+        import math
+
+        import keras
+
+        from kcnn.tuning.memory import release_traced_graphs
+
+        keras.backend.clear_session()
+        release_traced_graphs(self._gradients_before)
+        model = self._build_hypermodel(hp)
+        if not isinstance(model, keras.Model):
+            raise kt_errors.FatalTypeError(f"The space built {type(model)}, not a Model.")
+        size = int(sum(math.prod(w.shape) for w in model.trainable_weights))
+        if self.max_model_size and size > self.max_model_size:
+            raise OversizedModelError(size, self.max_model_size)
+        return model
 
     def _try_run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
         try:

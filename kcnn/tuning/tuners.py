@@ -135,17 +135,6 @@ class SweepTuner(fixes.TunerFixes, keras_tuner.Tuner):
         size = self._size_of(hp)
         return size if size > self.max_model_size else None
 
-    def _try_build(self, hp):
-        keras.backend.clear_session()
-        release_traced_graphs(self._gradients_before)
-        model = self._build_hypermodel(hp)
-        if not isinstance(model, keras.Model):
-            raise kt_errors.FatalTypeError(f"The space built {type(model)}, not a Model.")
-        size = _trainable_params(model)
-        if self.max_model_size and size > self.max_model_size:
-            raise fixes.OversizedModelError(size, self.max_model_size)
-        return model
-
     def compile_model(self, model, hp, *, train_size, epochs):
         """Compiles ``model`` with the trial's optimizer and rate schedule.
 
