@@ -282,11 +282,12 @@ def _register(name, params, summary):
     builder.__module__ = __name__
     builder.__signature__ = inspect.Signature(parameters)
     blocks = "-".join(str(n) for n in variant.stackwise_num_blocks)
+    title, _, note = summary.partition(". ")
     builder.__doc__ = (
-        f"{summary}\n\n{variant.block.capitalize()} blocks, stages {blocks}, "
-        f"{params:,} trainable parameters"
-        + (" with 10 classes" if not imagenet else "") + ".\n\n"
-        "Arguments as ``kcnn.models.resnet.resnet`` (the signature lists those that act on "
+        f"{title}: {variant.block} blocks, stages {blocks}, {params:,} trainable parameters"
+        + ("" if imagenet else " with 10 classes") + ".\n\n"
+        + (f"{note}\n\n" if note else "")
+        + "Arguments as ``kcnn.models.resnet.resnet`` (the signature lists those that act on "
         "this network; ``block`` and ``stem`` are fixed by the table"
         + ("" if variant.block == "bottleneck" else ", and ``stride_in_3x3`` does nothing "
            "on basic blocks") + ")."
@@ -302,17 +303,17 @@ def _register(name, params, summary):
 
 
 # ImageNet networks (Table 1)
-resnet18 = _register("resnet18", 11_689_512, "ResNet-18 (Table 1).")
-resnet34 = _register("resnet34", 21_797_672, "ResNet-34 (Table 1).")
-resnet50 = _register("resnet50", 25_557_032, "ResNet-50 (Table 1).")
-resnet101 = _register("resnet101", 44_549_160, "ResNet-101 (Table 1).")
-resnet152 = _register("resnet152", 60_192_808, "ResNet-152 (Table 1).")
+resnet18 = _register("resnet18", 11_689_512, "ResNet-18")
+resnet34 = _register("resnet34", 21_797_672, "ResNet-34")
+resnet50 = _register("resnet50", 25_557_032, "ResNet-50")
+resnet101 = _register("resnet101", 44_549_160, "ResNet-101")
+resnet152 = _register("resnet152", 60_192_808, "ResNet-152")
 # CIFAR-10 networks (section 4.2): 6n + 2 weighted layers
-resnet20 = _register("resnet20", 269_722, "ResNet-20 for CIFAR-10 (n = 3; paper: 0.27M).")
-resnet32 = _register("resnet32", 464_154, "ResNet-32 for CIFAR-10 (n = 5; paper: 0.46M).")
-resnet44 = _register("resnet44", 658_586, "ResNet-44 for CIFAR-10 (n = 7; paper: 0.66M).")
-resnet56 = _register("resnet56", 853_018, "ResNet-56 for CIFAR-10 (n = 9; paper: 0.85M).")
+resnet20 = _register("resnet20", 269_722, "ResNet-20 for CIFAR-10 (n = 3, paper: 0.27M)")
+resnet32 = _register("resnet32", 464_154, "ResNet-32 for CIFAR-10 (n = 5, paper: 0.46M)")
+resnet44 = _register("resnet44", 658_586, "ResNet-44 for CIFAR-10 (n = 7, paper: 0.66M)")
+resnet56 = _register("resnet56", 853_018, "ResNet-56 for CIFAR-10 (n = 9, paper: 0.85M)")
 resnet110 = _register(
-    "resnet110", 1_727_962, "ResNet-110 for CIFAR-10 (n = 18; paper: 1.7M). The paper "
+    "resnet110", 1_727_962, "ResNet-110 for CIFAR-10 (n = 18, paper: 1.7M). The paper "
     "trains it with a warm-up (learning rate 0.01 until the training error is below 80%, "
     "about 400 iterations, then 0.1).")
