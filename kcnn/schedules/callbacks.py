@@ -299,10 +299,9 @@ class LearningRateCallback(keras.callbacks.Callback):
         os.makedirs(directory, exist_ok=True)
         payload = {"format": _STATE_FORMAT, "fingerprint": self._fingerprint(),
                    "epochs": {str(e): s for e, s in sorted(self._states.items())}}
-        tmp = f"{self.state_path}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(payload, f, indent=1)
-        os.replace(tmp, self.state_path)
+        from kcnn._io import atomic_json
+
+        atomic_json(self.state_path, payload, indent=1)  # temporary file, fsync, rename
 
     # === Applying the rate ===
 
