@@ -129,7 +129,8 @@ def evaluate_main(argv=None):
     p.add_argument("data_dir", metavar="VAL_DIR")
     _model_args(p, weights_help=WEIGHTS_HELP)
     p.add_argument("--labels", default=None,
-                   help="for a flat folder: one WordNet id or class index per line, in "
+                   help="for a flat folder: one WordNet id (or class index 0-999 in sorted "
+                        "WordNet-id order, not the devkit's ILSVRC2012_ID) per line, in "
                         "sorted file-name order")
     p.add_argument("--limit", type=int, default=None,
                    help="first N images of each class folder (of the flat folder)")

@@ -64,7 +64,13 @@ def _read_labels(path, count):
     labels = []
     for line in lines[:count]:
         token = line.split()[-1]
-        labels.append(int(token) if token.isdigit() else index_of(token))
+        if not token.isdigit():
+            labels.append(index_of(token))
+        elif int(token) < NUM_CLASSES:
+            labels.append(int(token))
+        else:
+            raise ValueError(f"Class indices run from 0 to {NUM_CLASSES - 1} in sorted "
+                             f"WordNet-id order. Received: {token!r} in labels={path!r}")
     return labels
 
 
