@@ -298,13 +298,20 @@ def _literal(text):
         return text
 
 
+def _json(text):
+    return json.loads(text)
+
+
+_json.__name__ = "JSON"  # argparse says "invalid JSON value: ..."
+
+
 def _parser_type(kind):
     """The text -> value converter of an annotation."""
     inner, optional = _optional(kind)
     base = _base(inner)
     convert = {bool: _bool, int: int, float: float, str: str}.get(base)
     if convert is None:
-        convert = json.loads if base in (tuple, list, dict, Mapping) else _literal
+        convert = _json if base in (tuple, list, dict, Mapping) else _literal
     if not optional or convert is _literal:
         return convert
 
