@@ -118,9 +118,13 @@ def check_variant(model, required, *, origin, path):
     for key, value in required.items():
         if key in actual and not _same(actual[key], value):
             fixes = ", ".join(f"{k}={v!r}" for k, v in required.items()
-                              if k in actual and k != "block")
+                              if k in actual and k not in ("block", "batch_norm"))
+            remedy = f"build the model with {fixes}"
+            if key == "batch_norm":  # a network of its own: vgg16 or vgg16_bn
+                remedy = ("use the `_bn` network (vgg16_bn, ...)" if value
+                          else "use the network without `_bn` (vgg16, ...)")
             raise VariantError(
                 f"`weights` file {path!r} is {origin}, trained with {key}={value!r}; model "
-                f"{model.name!r} was built with {key}={actual[key]!r}. Build the model with "
-                f"{fixes} (kcnn.build(name, weights=...) with a source name does it for you). "
+                f"{model.name!r} was built with {key}={actual[key]!r}. Instead, {remedy} "
+                "(kcnn.build(name, weights=<source name>) builds the right variant). "
                 f"Received: {key}={actual[key]!r}")
