@@ -579,7 +579,8 @@ def test_impossible_rates_and_python_arguments_are_refused_before_writing(tmp_pa
     assert "learning_rate` must be positive" in capsys.readouterr().err
     for kwargs, name in (({"max_trials": 0}, "max_trials"), ({"epochs": 0}, "epochs"),
                          ({"max_params": -5}, "max_params"),
-                         ({"trial_seconds": 0}, "trial_seconds")):
+                         ({"trial_seconds": 0}, "trial_seconds"),
+                         ({"objective": "val_acc"}, "Did you mean 'val_accuracy'")):
         with pytest.raises(ValueError, match=f"{name}") as info:
             tuning.search("convnet", "digits", output=str(output), **kwargs)
         assert "Received:" in str(info.value)

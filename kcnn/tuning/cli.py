@@ -105,7 +105,8 @@ def build_parser():
                    help="fix (NAME=5), list (NAME=16,32) or narrow (NAME=1:3, "
                         "NAME=1e-4:1e-2:log, NAME=0:0.5:0.1) a hyperparameter; repeatable")
     s.add_argument("--variant", default=None, help="resnet: named network of the defaults")
-    s.add_argument("--objective", default="val_accuracy")
+    s.add_argument("--objective", default="val_accuracy",
+                   help="val_accuracy (default, maximized), val_loss, accuracy or loss")
     s.add_argument("--seed", type=_int_at_least(0), default=0,
                    help="the same seed repeats a sweep (sampling, weights, shuffling)")
     s.add_argument("--overwrite", action="store_true",

@@ -25,7 +25,7 @@ import os
 
 from kcnn._io import FolderLock, atomic_json, atomic_path
 
-__all__ = ["search", "SweepResult", "SETTINGS_FILE", "check_sweep_arguments"]
+__all__ = ["search", "SweepResult", "SETTINGS_FILE", "OBJECTIVES", "check_sweep_arguments"]
 
 SETTINGS_FILE = "sweep.json"
 PROJECT = "trials"
@@ -101,11 +101,16 @@ def _check_settings(output, settings, overwrite, role):
     atomic_json(path, settings, indent=1)
 
 
+# What a trial's model reports (sparse categorical cross-entropy and accuracy).
+OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
+
+
 def check_sweep_arguments(*, tuner, max_trials, epochs, seed=0, max_params=None,
                           trial_seconds=None, median_min_trials=3, median_grace_epochs=1,
                           factor=3, hyperband_iterations=None, num_initial_points=None,
                           retrain="train", retrain_epochs=None, early_stopping="median",
-                          image_size=None, validation_fraction=0.2, limit=None):
+                          image_size=None, validation_fraction=0.2, limit=None,
+                          objective="val_accuracy"):
     """Refuses impossible sweep settings at once, naming the argument (nothing is written).
 
     Raises:
@@ -123,6 +128,13 @@ def check_sweep_arguments(*, tuner, max_trials, epochs, seed=0, max_params=None,
     if early_stopping not in ("median", None, "none"):
         raise ValueError("`early_stopping` must be 'median' or None. "
                          f"Received: early_stopping={early_stopping!r}")
+    if isinstance(objective, str) and objective not in OBJECTIVES:
+        import difflib
+
+        close = difflib.get_close_matches(objective, OBJECTIVES, n=2)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"`objective` must be one of {', '.join(OBJECTIVES)} (what a trial "
+                         f"reports).{hint} Received: objective={objective!r}")
     check_int("epochs", epochs, minimum=1)
     check_int("seed", seed, minimum=0)
     check_int("factor", factor, minimum=2)
@@ -202,7 +214,8 @@ def search(space, data="digits", *, tuner="random", max_trials=10, epochs=3,
         median_grace_epochs=median_grace_epochs, factor=factor,
         hyperband_iterations=hyperband_iterations, num_initial_points=num_initial_points,
         retrain=retrain, retrain_epochs=retrain_epochs, early_stopping=early_stopping,
-        image_size=image_size, validation_fraction=validation_fraction, limit=limit)
+        image_size=image_size, validation_fraction=validation_fraction, limit=limit,
+        objective=objective)
     check_role(role, oracle_address, worker_id)
     early_stopping = None if early_stopping == "none" else early_stopping
     if tuner == "hyperband":
