@@ -30,6 +30,10 @@ default, also Caffe's ``bvlc_alexnet``). CaffeNet (``bvlc_reference_caffenet``) 
 lecture table of seeds 000/001 pool first and normalize after (``lrn="caffenet"``); the
 output shapes are those of the table either way. ``lrn=None`` leaves LRN out.
 
+Published weights: Caffe's ``bvlc_alexnet`` (``kcnn.build("alexnet", weights="bvlc")``) is
+this network with ``groups=2, lrn_k=1.0, lrn_convention="caffe"`` (Caffe's LRN), which
+``weights="bvlc"`` passes; ``kcnn.weights.load_weights`` refuses it in another variant.
+
 Reference: A. Krizhevsky, I. Sutskever, G. E. Hinton, "ImageNet classification with deep
 convolutional neural networks", NIPS 2012.
 """

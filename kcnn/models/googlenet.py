@@ -31,7 +31,11 @@ convention), beta 0.75, k 1. Every convolution has a bias and a ReLU; there is n
 normalization. The 7x7/1 average pool is global average pooling at 224x224 (we pool
 globally, so other input sizes work). The conv1 padding is 3 on each side, as in the
 reference model. Layer names follow the BVLC model with ``/`` replaced by ``_`` (Keras
-forbids ``/`` in names). 6,998,552 trainable parameters with 1000 classes.
+forbids ``/`` in names), so Caffe's ``bvlc_googlenet`` loads as it is
+(``weights="bvlc"``; its auxiliary classifiers too with ``aux_logits=True``). Caffe's unpadded
+round-up 3x3/2 poolings equal Keras's "same" pooling here: on even sizes both start their
+windows at pixel 0 and pad one row at the bottom. 6,998,552 trainable parameters with 1000
+classes.
 
 Auxiliary classifiers (section 5, ``aux_logits=True``), on the outputs of inception4a and
 inception4d: 5x5/3 average pooling (4x4x512 and 4x4x528), a 1x1 convolution with 128

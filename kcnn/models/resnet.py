@@ -36,6 +36,11 @@ Layer names follow keras.applications: ``conv1_pad``, ``conv1_conv``, ``conv1_bn
 ``conv1_relu``, ``pool1_pad``, ``pool1_pool`` (ImageNet stem), blocks ``conv{stage}_block{i}``
 counted from 1 with stages ``conv2`` onwards, then ``avg_pool`` and ``predictions``.
 
+Published weights fit one variant each (``kcnn.get_spec("resnet50").weights``; a source name
+passed as ``weights=`` builds it): keras.applications' port of MSRA's models is v1 with
+``bn_epsilon=1.001e-5``; torchvision's ResNet-50/101/152 are v1.5 (``stride_in_3x3=True``);
+MSRA's Caffe models pool the stem Caffe's way (``stem_pool="caffe"``).
+
 Reference: K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image Recognition",
 CVPR 2016, arXiv:1512.03385.
 """

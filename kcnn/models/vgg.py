@@ -22,6 +22,11 @@ fewer than torchvision's ``vgg*_bn``, which keeps the conv biases.
 
 Layer names are keras.applications': ``block1_conv1`` ... ``block5_pool``, ``fc1``, ``fc2``,
 ``predictions``; the BN variants add ``block1_conv1_bn`` and ``block1_conv1_relu``.
+
+Published weights (``kcnn.get_spec("vgg16").weights``) load exactly: keras.applications' and
+the VGG team's Caffe files into ``vgg16``/``vgg19``, torchvision's into every depth and its
+``_bn`` form (torchvision's conv biases before BN fold into the moving means; fc1's inputs
+are reordered from torchvision's channels-first flatten).
 """
 
 from __future__ import annotations
