@@ -242,6 +242,18 @@ def keras_resnet_v1(blocks, filters, **kwargs):
     return resnet.ResNet(stack_fn, preact=False, use_bias=True, weights=None, **kwargs)
 
 
+def msra_name(keras_name):
+    """keras.applications' layer name -> MSRA's (conv2_block1_0_conv -> res2a_branch1)."""
+    fixed = {"conv1_conv": "conv1", "conv1_bn": "bn_conv1", "predictions": "fc1000"}
+    if keras_name in fixed:
+        return fixed[keras_name]
+    stage, rest = keras_name[len("conv"):].split("_block")
+    index, j, kind = rest.split("_")
+    block = f"{stage}{chr(ord('a') + int(index) - 1)}"
+    branch = ("branch1", "branch2a", "branch2b", "branch2c")[int(j)]
+    return f"{'res' if kind == 'conv' else 'bn'}{block}_{branch}"
+
+
 @pytest.mark.parametrize("full", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_keras_applications_resnet50_exactly(tmp_path, full):
     if full:
@@ -267,6 +279,11 @@ def test_keras_applications_resnet50_exactly(tmp_path, full):
     close(ours(x), theirs(x))
     if full:
         return
+    # the same weights under MSRA's layer names (the first Keras port of ResNet-50)
+    msra = path.with_name("msra_named.h5")
+    write_keras_h5(msra, [(msra_name(name), weights)
+                          for name, weights in keras_model_layers(reference)])
+    close(load_weights(model, msra)(x), reference(x))
     # kcnn's default epsilon (1e-5) is another variant: refused by name (before shapes)
     default = kcnn.build("resnet50", include_top=False, input_shape=(32, 32, 3), **narrow)
     with pytest.raises(VariantError, match=r"bn_epsilon=1\.001e-05.*Received: bn_epsilon=1e-05"):

@@ -15,6 +15,9 @@ MSRA (Caffe)       ``conv1``,      ``res{s}{b}_branch{1|2a|2b|2c}``,   ``fc1000`
                    ``scale_conv1`` a, b, c... (ResNet-50) or a, b1, b2...
 =================  ==============  =================================  ================
 
+A Keras HDF5 file whose layers keep MSRA's names (``res2a_branch2a``, ``bn2a_branch2a``, as
+the first Keras port of ResNet-50 had) is read with those names.
+
 Variants: keras.applications' port of MSRA's models is v1 with a conv bias before every BN
 (folded into the moving mean) and BN epsilon 1.001e-5; torchvision's bottleneck networks are
 v1.5 (``stride_in_3x3=True``), epsilon 1e-5; MSRA's Caffe models are v1 with Caffe's
@@ -65,7 +68,16 @@ def _caffe_block(reader, stage, index):
         f"res{letter}_branch2a") else letter
 
 
+def _msra_named(fmt, reader):
+    """A Keras HDF5 file whose layers keep MSRA's names (``conv1``, ``bn_conv1``,
+    ``res2a_branch2a``, ``bn2a_branch2a``, ``fc1000``), as the first Keras port had."""
+    return fmt == "keras_h5" and not reader.has("conv1_conv") and reader.has("bn_conv1")
+
+
 def _names(fmt, reader, stage, index, j):
+    if _msra_named(fmt, reader):
+        b = _caffe_block(reader, stage, index)
+        return f"res{b}_{CAFFE_BRANCHES[j]}", f"bn{b}_{CAFFE_BRANCHES[j]}"
     if fmt == "keras_h5":
         base = f"conv{stage}_block{index}_{j}"
         return f"{base}_conv", f"{base}_bn"
@@ -88,7 +100,8 @@ def map_resnet(plan):
     """Fills ``plan`` with every weight of a kcnn ResNet (see the module docstring)."""
     model, fmt = plan.model, plan.checkpoint.format
     reader = reader_for(plan)
-    conv_name, bn_name, fc_name = STEM[fmt]
+    conv_name, bn_name, fc_name = (("conv1", "bn_conv1", "fc1000") if _msra_named(fmt, reader)
+                                   else STEM[fmt])
     reader.conv_bn(model.get_layer("conv1_conv"), model.get_layer("conv1_bn"), conv_name,
                    bn_name, where="conv1_conv")
     for block in model.layers:
