@@ -68,6 +68,10 @@ def test_overrides_fix_list_and_narrow_without_a_hypermodel_class():
                   overrides={"kernal_size_1": 3})
     with pytest.raises(ValueError, match="Unknown search space"):
         get_space("resnett", input_shape=(32, 32, 3), num_classes=10)
+    with pytest.raises(ValueError, match="Did you mean .*'resnet50'"):
+        get_space("resnet", input_shape=(32, 32, 3), num_classes=10, variant="resnet5O")
+    with pytest.raises(ValueError, match="the vgg space has none"):
+        get_space("vgg", input_shape=(32, 32, 3), num_classes=10, variant="resnet50")
 
 
 def test_conditional_scopes_keep_inactive_hyperparameters_out_of_samples():

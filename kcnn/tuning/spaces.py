@@ -248,7 +248,11 @@ class ResNetSpace(SearchSpace):
         if variant is None:
             variant = "resnet20" if shape is not None and min(shape[:2]) < 64 else "resnet18"
         if variant not in VARIANTS:
-            raise ValueError(f"`variant` must be one of {', '.join(VARIANTS)}. "
+            import difflib
+
+            close = difflib.get_close_matches(str(variant), list(VARIANTS), n=2)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ValueError(f"`variant` must be one of {', '.join(VARIANTS)}.{hint} "
                              f"Received: variant={variant!r}")
         self.variant = variant
         # He et al.'s settings: section 4.2 for the CIFAR networks, 3.4 for ImageNet's.
@@ -419,6 +423,9 @@ def get_space(name, *, input_shape, num_classes, overrides=None, **kwargs):
             raise ValueError(f"Unknown search space {name!r}.{hint} Spaces: "
                              f"{', '.join(SPACES)}. Received: name={name!r}")
         cls = SPACES[name.lower()]
+    if "variant" in kwargs and not issubclass(cls, ResNetSpace):
+        raise ValueError(f"`variant` picks the default point of the resnet space; the "
+                         f"{cls.name} space has none. Received: variant={kwargs['variant']!r}")
     return cls(input_shape=input_shape, num_classes=num_classes, overrides=overrides,
                **kwargs)
 
