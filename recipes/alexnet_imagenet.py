@@ -5,11 +5,12 @@
 The paper's settings: images resized to 256x256, random 227x227 crops (the network's
 arithmetic; the paper says 224) with horizontal reflections and PCA colour augmentation
 (alpha ~ N(0, 0.1) along the RGB principal components), mean RGB subtracted; SGD with
-momentum 0.9 and weight decay 0.0005 inside the momentum update (``kcnn.optimizers.AlexNetSGD``),
-batch 128, learning rate 0.01 divided by 10 when the validation accuracy stops improving
-(three times), about 90 epochs. Tested on val with the ten-crop average (four corners, the
-centre and their mirrors); ``--eval-protocol center`` uses the centre crop. Top-1 and top-5
-accuracy are reported.
+momentum 0.9 and weight decay 0.0005 inside the momentum update
+(``kcnn.optimizers.AlexNetSGD``; the weights only, not the biases, as cuda-convnet and
+BVLC's prototxt), batch 128, learning rate 0.01 divided by 10 when the validation accuracy
+stops improving (three times), about 90 epochs. Tested on val with the ten-crop average
+(four corners, the centre and their mirrors); ``--eval-protocol center`` uses the centre
+crop. Top-1 and top-5 accuracy are reported.
 """
 
 import sys

@@ -14,7 +14,8 @@ batch in a parallel ``tf.data`` map with stateless random ops and resampled with
 The paper trained with stochastic diagonal Levenberg-Marquardt for 20 passes; this recipe
 uses Adam (rate 0.005, batch 32) with cosine decay over 30 epochs, which reaches 99.4%
 held-out accuracy with the default seed (2 of the 360 test digits wrong; 99.2-100% over
-seeds 0-2) in well under a minute on a 2-core CPU. The run folder ``runs/lenet5_digits`` holds the model and the training curves.
+seeds 0-2) in well under a minute on a 2-core CPU. The run folder ``runs/lenet5_digits``
+holds the model and the training curves.
 """
 
 import dataclasses

@@ -3,12 +3,13 @@
     python recipes/resnet_cifar10.py --model resnet56     # or: kcnn train resnet56
 
 The paper's settings: the 45k/5k train/validation split of the 50k training images, 4-pixel
-zero padding with random 32x32 crops and horizontal flips, per-pixel mean subtracted;
-batch 128, SGD with momentum 0.9 and weight decay 1e-4 (coupled), learning rate 0.1 divided
-by 10 at 32k and 48k iterations, training stopped at 64k iterations (182 epochs), option A
-(zero-padded identity) shortcuts. ResNet-110 first trains at 0.01 for 400 iterations (the
-paper: "until the training error is below 80%"). Tested on the single 32x32 view of the 10k
-test images. CIFAR-10 comes from ``keras.datasets`` (downloaded once into ~/.keras).
+zero padding with random 32x32 crops and horizontal flips, per-pixel mean subtracted; batch
+128, SGD with momentum 0.9 and weight decay 1e-4 (coupled, kernels only), learning rate 0.1
+divided by 10 at 32k and 48k iterations, training stopped at 64k iterations (182 epochs),
+option A (zero-padded identity) shortcuts. ResNet-110 first trains at 0.01 for 400
+iterations (the paper: "until the training error is below 80%"). Tested on the single 32x32
+view of the 10k test images. CIFAR-10 comes from ``keras.datasets`` (downloaded once into
+~/.keras).
 """
 
 import dataclasses

@@ -3,12 +3,12 @@
     python recipes/resnet_imagenet.py --data-dir /data/imagenet --model resnet50
 
 The paper's settings (section 3.4): batch 256, SGD with momentum 0.9 and weight decay 1e-4
-(coupled), learning rate 0.1 divided by 10 when the validation accuracy plateaus, 60e4
-iterations (about 120 epochs), batch normalization, no dropout; random 224x224 crops with
-horizontal flips (here from images resized to 256 rather than the paper's scale
-augmentation with the shorter side in [256, 480]), mean RGB subtracted. Tested on the centre
-crop of val (``--eval-protocol ten_crop``: the paper's 10-crop testing); top-1 and top-5
-accuracy are reported.
+(coupled; kernels only, not BatchNorm's gamma and beta), learning rate 0.1 divided by 10
+when the validation accuracy plateaus, 60e4 iterations (about 120 epochs), batch
+normalization, no dropout; random 224x224 crops with horizontal flips (here from images
+resized to 256 rather than the paper's scale augmentation with the shorter side in [256,
+480]), mean RGB subtracted. Tested on the centre crop of val (``--eval-protocol ten_crop``:
+the paper's 10-crop testing); top-1 and top-5 accuracy are reported.
 """
 
 import sys

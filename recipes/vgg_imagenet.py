@@ -2,9 +2,9 @@
 
     python recipes/vgg_imagenet.py --data-dir /data/imagenet    # --model vgg11/13/19 too
 
-The paper's settings (section 3.1): 224x224 random crops with horizontal flips from
-rescaled images (here a fixed side of 256, the paper's single-scale S = 256), mean RGB
-subtracted; SGD with momentum 0.9, batch 256, weight decay 5e-4 (coupled), dropout 0.5 in
+The paper's settings (section 3.1): 224x224 random crops with horizontal flips from rescaled
+images (here a fixed side of 256, the paper's single-scale S = 256), mean RGB subtracted;
+SGD with momentum 0.9, batch 256, weight decay 5e-4 (coupled, kernels only), dropout 0.5 in
 fc1 and fc2, learning rate 0.01 divided by 10 when the validation accuracy stops improving
 (three times), 74 epochs. Tested on the centre crop of val (``--eval-protocol ten_crop`` for
 multi-crop averaging); top-1 and top-5 accuracy are reported.
