@@ -259,6 +259,24 @@ def test_safetensors(tmp_path):
         read_checkpoint(tmp_path / "cut.safetensors")
 
 
+def test_safetensors_bfloat16_and_wrapped_torch_state_dicts(tmp_path):
+    values = np.array([1.5, -2.25, 3.0e-3], np.float32)
+    bits = (values.view(np.uint32) >> 16).astype("<u2")  # exact in bfloat16's 8 bits
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}})
+    (tmp_path / "bf16.safetensors").write_bytes(
+        len(header).to_bytes(8, "little") + header.encode() + bits.tobytes())
+    got = read_checkpoint(tmp_path / "bf16.safetensors").tensors["w"]
+    np.testing.assert_array_equal(got, (bits.astype(np.uint32) << 16).view(np.float32))
+    np.testing.assert_allclose(got, values, rtol=2 ** -7)
+    # training checkpoints wrap the state dict: {"state_dict": {...}} -> the tensors
+    from kcnn.weights.torch_zip import _state_dict
+
+    inner = {"conv1.weight": np.ones((1, 1, 1, 1), np.float32)}
+    assert list(_state_dict({"state_dict": inner, "epoch": 3}, "x")) == ["conv1.weight"]
+    with pytest.raises(CheckpointError, match="no state dict"):
+        _state_dict({"epoch": 3}, "x")
+
+
 def test_keras_legacy_h5(tmp_path):
     path = tmp_path / "w.h5"
     kernel, bias = RNG.normal(size=(3, 3, 2, 4)), RNG.normal(size=4)

@@ -203,8 +203,11 @@ def test_torchvision_resnet18_from_safetensors_with_a_fresh_head(tmp_path, caplo
     # a deeper network's file: the first layer that differs, or the surplus, is named
     deeper = tmp_path / "deeper.safetensors"
     write_safetensors(deeper, torch_resnet_state("basic", (3, 1, 1, 1), filters, 6))
+    before = [np.array(w) for w in model.weights]
     with pytest.raises(WeightsMismatchError, match="'layer1.2.conv1.weight'"):
         load_weights(model, deeper)
+    for w, b in zip(model.weights, before):  # a refused file changes nothing
+        np.testing.assert_array_equal(np.asarray(w), b)
     wider = tmp_path / "wider.safetensors"
     write_safetensors(wider, torch_resnet_state("basic", blocks, (8, 4, 8, 8), 6))
     with pytest.raises(WeightsMismatchError, match="layer 'conv1_conv'.*shape"):
