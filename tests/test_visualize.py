@@ -133,6 +133,9 @@ def test_pictures_of_the_trained_network(digits_lenet, tmp_path):
     maps = visualize.feature_maps(model, images[:2])
     assert {k: v.shape for k, v in maps.items()} == {
         "c1_act": (2, 28, 28, 6), "c3_act": (2, 10, 10, 16), "c5_act": (2, 1, 1, 120)}
+    # a model that is no registered network: the last layer of each spatial size
+    renamed = kcnn.build("lenet5_modern", name="my_lenet")
+    assert visualize.default_layers(renamed) == ("c1_act", "s2", "c3_act", "s4", "c5_act")
 
 
 def test_bad_arguments_are_refused_before_anything_is_written(digits_lenet, tmp_path):
@@ -209,6 +212,14 @@ def test_googlenet_diagram_matches_table_1(tmp_path):
                 boxes[name].detail
     # the LRN layers of Figure 3 are folded into the boxes they follow
     assert "LRN" in boxes["pool1_3x3_s2"].detail and "pool1_norm1" not in boxes
+    # section 5: the auxiliary heads read inception4a and 4d through a 5x5/3 average pool
+    # (4x4x512, 4x4x528), then a 1x1 convolution of 128 filters and 1024 units
+    aux = {b.name: b for b in visualize.diagram_boxes("googlenet", aux_logits=True)}
+    for head, source, width in (("aux1", "inception4a", 512), ("aux2", "inception4d", 528)):
+        assert aux[f"{head}_ave_pool"].source == source
+        assert aux[f"{head}_ave_pool"].output_shape == (4, 4, width)
+        assert aux[f"{head}_conv"].output_shape == (4, 4, 128) and aux[f"{head}_conv"].source is None
+        assert aux[f"{head}_fc"].output_shape == (1024,)
     svg, png = tmp_path / "googlenet.svg", tmp_path / "googlenet.png"
     visualize.diagram(model, [svg, png])
     text = svg.read_text()
@@ -250,12 +261,11 @@ def _smallest(name):
 
 # the last convolutional map larger than 1x1 at those sizes
 CAM_LAYERS = {"lenet5_modern": "c3_act", "resnet50": "conv4_block6", "resnet20": "conv3_block3",
-              "googlenet": "inception4e", "vgg11": "block5_conv2",
-              "vgg11_bn": "block5_conv2_relu", "alexnet": "conv5", "alphago_policy": "conv12"}
-# one network of each builder and block type; the slow test draws the others
-EACH_KIND = ("lenet5", "lenet5_modern", "alexnet", "vgg11", "vgg11_bn", "googlenet",
-             "resnet18", "resnet20", "resnet50", "alphago_policy", "alphago_value", "convnet",
-             "convnet_keras_mnist")
+              "googlenet": "inception4e", "vgg11_bn": "block5_conv2_relu", "alexnet": "conv5",
+              "alphago_policy": "conv12"}
+# one network of each builder, block type and head; the slow test draws the others
+EACH_KIND = ("lenet5", "lenet5_modern", "alexnet", "vgg11_bn", "googlenet", "resnet20",
+             "resnet50", "alphago_policy", "alphago_value", "convnet")
 
 
 def test_every_picture_for_one_network_of_each_kind(tmp_path):

@@ -146,6 +146,12 @@ def _gradients(model, images, class_index, layer):
 
     ``layer=None`` differentiates with respect to the images.
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError("Grad-CAM, saliency and SmoothGrad take gradients with TensorFlow's "
+                           "GradientTape; the Keras backend is "
+                           f"{keras.backend.backend()!r}. `occlusion` works on any backend.")
     import tensorflow as tf
 
     from kcnn.features import feature_extractor

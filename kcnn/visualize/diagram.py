@@ -42,6 +42,8 @@ class Box:
         output_shape: output shape without the batch dimension (after the folded layers).
         params: parameters of the layer and its folded layers.
         layers: names of the model's layers the box stands for.
+        source: the box it reads from when that is not the box drawn before it (a branch,
+            such as GoogLeNet's auxiliary heads), else None.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Box:
     output_shape: tuple
     params: int
     layers: tuple
+    source: str | None = None
 
     @property
     def shape_text(self):
@@ -110,10 +113,11 @@ def diagram_boxes(model_or_name, **build_kwargs):
     model = _model(model_or_name, build_kwargs)
     layers = {layer.name: layer for layer in model.layers}
     boxes = []
+    box_of = {}  # layer name -> name of the box drawing it
     pending = []  # padding layers waiting for the layer they pad
-    for row in summary(model).rows:
-        if row.depth:
-            continue
+    rows = {r.name: r for r in summary(model).rows if not r.depth}
+    for name in _chain_order(model, list(rows)):
+        row = rows[name]
         layer = layers.get(row.name)
         kind_name = row.type.split()[0]
         if kind_name == "ZeroPadding2D":
@@ -124,8 +128,10 @@ def diagram_boxes(model_or_name, **build_kwargs):
             fold = _activation_name(layer)
             if row.name == "predictions" or not boxes:
                 fold = None
-        if fold and boxes and boxes[-1].kind != "input":
+        follows = boxes and _source(layer) in (None, boxes[-1].layers[-1])
+        if fold and follows and boxes[-1].kind != "input":
             last = boxes[-1]
+            box_of[row.name] = last.name
             boxes[-1] = dataclasses.replace(
                 last, detail=f"{last.detail} + {fold}", output_shape=row.output_shape,
                 params=last.params + row.params, layers=last.layers + (row.name,))
@@ -137,12 +143,50 @@ def diagram_boxes(model_or_name, **build_kwargs):
             pads = [layers[p.name].padding for p in pending if p.name in layers]
             if pads:
                 detail = f"pad {_pad_text(pads[0])}, " + detail
+        source = _source(layers.get(pending[0].name if pending else row.name))
+        if boxes and source is not None and source != boxes[-1].layers[-1]:
+            source = box_of.get(source, source)  # a branch
+            detail = f"from {source}: " + detail
+        else:
+            source = None
+        box_of.update({p.name: row.name for p in pending} | {row.name: row.name})
         boxes.append(Box(name=row.name, kind=_kind(kind_name), detail=detail,
                          output_shape=row.output_shape, params=row.params + sum(
                              p.params for p in pending),
-                         layers=tuple(p.name for p in pending) + (row.name,)))
+                         layers=tuple(p.name for p in pending) + (row.name,), source=source))
         pending = []
     return tuple(boxes)
+
+
+def _chain_order(model, names):
+    """``names`` (the model's layers in Keras's order) reordered so that each branch is
+    drawn in one piece: after a layer comes the earliest ready layer that reads it, else the
+    earliest ready layer (GoogLeNet's auxiliary heads after the main path)."""
+    layers = {layer.name: layer for layer in model.layers}
+    inputs = {}
+    for name in names:
+        nodes = getattr(layers.get(name), "_inbound_nodes", None) or []
+        inputs[name] = {t._keras_history.operation.name for t in nodes[0].input_tensors} \
+            if nodes else set()
+    done, order = set(), []
+    while len(order) < len(names):
+        ready = [n for n in names if n not in done and inputs[n] <= done | {None}]
+        if not ready:  # layers outside the graph keep Keras's order
+            ready = [n for n in names if n not in done]
+        last = order[-1] if order else None
+        follow = [n for n in ready if last in inputs[n]]
+        chosen = (follow or ready)[0]
+        done.add(chosen)
+        order.append(chosen)
+    return order
+
+
+def _source(layer):
+    """Name of the layer whose output ``layer`` reads first, or None."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes or not nodes[0].input_tensors:
+        return None
+    return nodes[0].input_tensors[0]._keras_history.operation.name
 
 
 def _pad_text(padding):
@@ -238,6 +282,8 @@ def diagram(model_or_name, path=None, *, per_column=None, **build_kwargs):
                 color="#333333")
     arrow = {"arrowstyle": "-|>", "color": "#555555", "lw": 0.8, "shrinkA": 0, "shrinkB": 0}
     for i in range(1, len(boxes)):
+        if boxes[i].source is not None:  # a branch: its detail line says where it starts
+            continue
         (x0, y0), (x1, y1) = positions[i - 1], positions[i]
         if x0 == x1:
             ax.annotate("", xy=(x1 + _BOX_W / 2, y1), xytext=(x0 + _BOX_W / 2, y0 + _BOX_H),
