@@ -687,3 +687,19 @@ def test_missing_optional_dependencies_name_the_extra(monkeypatch):
             importlib.import_module(module)
         assert blocked.replace("_", "-") in str(info.value)
         monkeypatch.undo()
+
+
+def test_keras_dataset_names_load_scaled_with_a_validation_split(monkeypatch):
+    # keras.datasets.mnist stands in with 40 + 10 random uint8 images (no download).
+    rng = np.random.default_rng(0)
+    train = (rng.integers(0, 256, (40, 28, 28), dtype="uint8"), np.arange(40) % 4)
+    test = (rng.integers(0, 256, (10, 28, 28), dtype="uint8"), np.arange(10) % 4)
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: (train, test))
+    data = tuning.load_data("mnist", image_size=14, validation_fraction=0.25)
+    assert data.input_shape == (14, 14, 1) and data.num_classes == 4
+    assert (data.train_size, len(data.x_val), len(data.x_test)) == (30, 10, 10)
+    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    np.testing.assert_allclose(data.x_test[0, ..., 0],
+                               keras.ops.convert_to_numpy(keras.ops.image.resize(
+                                   test[0][:1, ..., None] / 255.0, (14, 14)))[0, ..., 0],
+                               atol=1e-5)

@@ -26,9 +26,9 @@ import os
 
 import numpy as np
 
-__all__ = ["SweepData", "load_data", "KERAS_DATASETS"]
+from kcnn.data.sources import KERAS_DATASETS
 
-KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+__all__ = ["SweepData", "load_data", "KERAS_DATASETS"]
 
 
 @dataclasses.dataclass
@@ -113,15 +113,6 @@ class SweepData:
         return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _images(x):
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.dtype == np.uint8:
-        return (x.astype("float32") / 255.0)
-    return x.astype("float32")
-
-
 def _split_validation(x, y, fraction, seed):
     """Carves a stratified validation split from ``(x, y)``."""
     from sklearn.model_selection import train_test_split
@@ -160,11 +151,10 @@ def load_data(name, *, image_size=None, validation_fraction=0.2, seed=0, limit=N
 
         (x, y), (x_test, y_test) = load_digits(image_size=image_size or 8, seed=seed)
     elif key in KERAS_DATASETS:
-        import keras
+        from kcnn.data.sources import load
 
-        (x, y), (x_test, y_test) = getattr(keras.datasets, key).load_data()
-        x, x_test = _images(x), _images(x_test)
-        y, y_test = np.asarray(y).reshape(-1), np.asarray(y_test).reshape(-1)
+        (x, y), (x_test, y_test) = load(key)  # float32 in [0, 255], a channel axis added
+        x, x_test = x / 255.0, x_test / 255.0
         if image_size is not None and image_size != x.shape[1]:
             import tensorflow as tf
 
