@@ -69,6 +69,14 @@ class RunDirectory:
         chief: whether this process writes. Other workers of a multi-worker run get a private
             temporary folder, so that every worker can execute the same save calls (which may
             contain collective operations) while only the chief's files persist.
+
+    The chief holds the folder's lock (``kcnn._io.FolderLock`` on ``.lock``) from here until
+    ``cleanup()``, and removes the temporary files of writes a killed run left unfinished.
+
+    Raises:
+        FolderBusyError: another live process trains in this folder.
+        ConfigMismatchError: the folder holds a run with other settings (and not
+            ``overwrite``).
     """
 
     def __init__(self, path, *, recipe, config, overwrite=False, chief=True):
