@@ -27,7 +27,8 @@ import re
 import sys
 import tempfile
 
-__all__ = ["TENSORFLOW_NOISE", "is_tensorflow_noise", "quiet_stderr", "quiet_tensorflow_start",
+__all__ = ["TENSORFLOW_NOISE", "is_tensorflow_noise", "is_tensorflow_info", "quiet_stderr",
+           "quiet_tensorflow_info", "quiet_tensorflow_start",
            "import_tensorflow", "fit_verbose", "on_terminal"]
 
 # The start-up notices of TensorFlow 2.20-2.21 on a CPU machine, by the C++ file that logs them
@@ -56,6 +57,31 @@ def is_tensorflow_noise(line):
     if _KEEP.search(line):
         return False
     return any(p.match(line) for p in TENSORFLOW_NOISE)
+
+
+_INFO = re.compile(_ABSL_PREFIX.replace("[IWE]", "I", 1)
+                   + r"|INFO: Created TensorFlow Lite XNNPACK delegate"
+                   + r"|fully_quantize: \d+, inference_type: \d+"
+                   + r"|" + _ABSL_PREFIX.replace("[IWE]", "W", 1)
+                   + r"tf_tfl_flatbuffer_helpers\.cc:\d+\] Ignored (drop_control_dependency|output_format)")
+
+
+def is_tensorflow_info(line):
+    """Whether ``line`` is an INFO line of TensorFlow's C++ logging (converters, graph
+    optimizers, the TFLite interpreter) or a start-up notice."""
+    return is_tensorflow_noise(line) or bool(_INFO.match(line))
+
+
+@contextlib.contextmanager
+def quiet_tensorflow_info():
+    """Filters TensorFlow's C++ INFO lines from fd 2 inside the block (for conversions that
+    log every step, such as the TFLite and ONNX converters); warnings and errors stay. Does
+    nothing when the user set ``TF_CPP_MIN_LOG_LEVEL=0``."""
+    if _user_wants_all_logs():
+        yield
+        return
+    with quiet_stderr(keep=lambda line: not is_tensorflow_info(line)):
+        yield
 
 
 def _user_wants_all_logs():

@@ -20,6 +20,7 @@ DELEGATED = {
     "tune": ("kcnn.tuning", "cli_main", "hyperparameter sweep: kcnn tune SPACE [options]"),
     "bench": ("kcnn.bench", "cli_main", "benchmarks against keras.applications"),
     "go": ("kcnn.go.cli", "main", "Go data: kcnn go convert SGF_DIR OUT_DIR"),
+    "export": ("kcnn.export", "main", "SavedModel, TFLite or ONNX, checked against Keras"),
     "predict": ("kcnn.imagenet.cli", "predict_main", "top-5 ImageNet classes of images"),
     "evaluate": ("kcnn.imagenet.cli", "evaluate_main", "top-1/top-5 on an ImageNet val folder"),
     "weights": ("kcnn.imagenet.cli", "weights_main", "published weights: list, fetch, convert"),
