@@ -217,11 +217,12 @@ def _print_summary(result, top=10):
            "exhausted": "the space is exhausted: every point was sampled",
            "oversized": "only models over --max-params were left to sample (the last "
                         "samples all exceeded it)"}.get(result.stop_reason)
+    models = f"{skipped} sampled model{'s' if skipped != 1 else ''}"
+    what = f"{models} exceeded --max-params and {'was' if skipped == 1 else 'were'} skipped"
     if why:
-        print(f"stopped: {why}" + (f"; {skipped} sampled models exceeded --max-params and "
-                                   "were skipped" if skipped else ""))
+        print(f"stopped: {why}" + (f"; {what}" if skipped else ""))
     elif skipped:
-        print(f"{skipped} sampled models exceeded --max-params and were skipped")
+        print(what)
     for r in done[:top]:
         hps = ", ".join(f"{k}={v}" for k, v in r["hyperparameters"].items())
         params = f"{r['params']:,}" if r["params"] else "-"
