@@ -165,12 +165,12 @@ def run_report(folder):
         last = history[-1]
         for key in ("accuracy", "val_accuracy", "loss", "val_loss"):
             if key in last:
-                lines.append(f"last {key:<10} {last[key]:.4f} (epoch {last.get('epoch', done)})")
+                lines.append(f"{'last ' + key:<15} {last[key]:.4f} (epoch {last.get('epoch', done)})")
         key = "val_accuracy" if any("val_accuracy" in r for r in history) else "accuracy"
         scored = [r for r in history if key in r]
         if scored:
             best = max(scored, key=lambda r: r[key])
-            lines.append(f"best {key:<10} {best[key]:.4f} (epoch {best.get('epoch')})")
+            lines.append(f"{'best ' + key:<15} {best[key]:.4f} (epoch {best.get('epoch')})")
     if "test_accuracy" in metrics:
         lines.append(f"test accuracy   {metrics['test_accuracy']:.4f} on "
                      f"{metrics.get('test_examples', '?')} images")
