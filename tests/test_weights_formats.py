@@ -374,3 +374,16 @@ def test_conversion_helpers_alone():
     np.testing.assert_array_equal(mean, [1.0, 2.0])
     np.testing.assert_array_equal(var, [3.0, 4.0])
     np.testing.assert_array_equal(caffe_batch_norm_statistics([1.0], [1.0], [0.0])[0], [0.0])
+
+
+def test_kcnn_files_are_detected_by_content(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    for name in ("m.keras", "m.weights.h5"):
+        checkpoint = read_checkpoint(tmp_path / name)
+        assert checkpoint.format == "kcnn"
+        arrays = sorted((a.shape for a in checkpoint.tensors.values()), key=len)
+        assert arrays == [(2,), (3, 2)]
