@@ -35,7 +35,8 @@ __all__ = ["TENSORFLOW_NOISE", "is_tensorflow_noise", "is_tensorflow_info", "qui
 # (the absl prefix is "<L><mmdd> <hh:mm:ss.us> <thread> <file>:<line>] ").
 _NOISY_SOURCES = ("port.cc", "cudart_stub.cc", "cpu_feature_guard.cc", "cuda_platform.cc",
                   "cuda_executor.cc", "cuda_diagnostics.cc", "cuda_dnn.cc", "cuda_fft.cc",
-                  "cuda_blas.cc", "computation_placer.cc", "gpu_device.cc", "tpu_api_dlsym_initializer.cc")
+                  "cuda_blas.cc", "computation_placer.cc", "gpu_device.cc",
+                  "tpu_api_dlsym_initializer.cc")
 _ABSL_PREFIX = r"[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ "
 TENSORFLOW_NOISE = (
     re.compile(r"WARNING: All log messages before absl::InitializeLog\(\) is called are "
@@ -63,7 +64,9 @@ _INFO = re.compile(_ABSL_PREFIX.replace("[IWE]", "I", 1)
                    + r"|INFO: Created TensorFlow Lite XNNPACK delegate"
                    + r"|fully_quantize: \d+, inference_type: \d+"
                    + r"|" + _ABSL_PREFIX.replace("[IWE]", "W", 1)
-                   + r"tf_tfl_flatbuffer_helpers\.cc:\d+\] Ignored (drop_control_dependency|output_format)")
+                   + r"(?:tf_tfl_flatbuffer_helpers\.cc:\d+\] Ignored "
+                   r"(?:drop_control_dependency|output_format)|flatbuffer_export\.cc:\d+\] "
+                   r"Skipping runtime version metadata)")
 
 
 def is_tensorflow_info(line):
@@ -198,7 +201,12 @@ def on_terminal(stream=None):
         return False
 
 
-def fit_verbose(stream=None):
-    """Keras's ``verbose`` for training progress: 1 (progress bar) on a terminal, 2 (one line
-    per epoch, no carriage returns) when the output goes to a file or a pipe."""
-    return 1 if on_terminal(stream) else 2
+def fit_verbose(verbose=1, *, stream=None):
+    """Keras's ``verbose`` for training progress.
+
+    ``verbose=1`` (progress wanted) becomes 1, a progress bar, on a terminal and 2, one line
+    per epoch without carriage returns, when the output goes to a file or a pipe; 0 and 2
+    are kept."""
+    if verbose == 1 and not on_terminal(stream):
+        return 2
+    return verbose

@@ -510,7 +510,8 @@ def main(argv=None):
         model = load_for_export(args.model)
         shape = _input_shape(model)
         evaluation = None
-        digits_like = shape[-1] == 1 and shape[0] == shape[1] and model.outputs[0].shape[-1] == 10
+        digits_like = (shape[-1] == 1 and shape[0] == shape[1]
+                       and model.outputs[0].shape[-1] == 10)
         if args.evaluate == "digits" or (args.evaluate == "auto" and digits_like):
             from kcnn.data import load_digits
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import keras
 
+from kcnn._console import fit_verbose
 from kcnn.training.callbacks import EpochBackup
 
 __all__ = ["fit_distributed", "fit_keras"]
@@ -40,7 +41,7 @@ def fit_keras(model, train, *, epochs, run, callbacks, validation=None, steps_pe
         initial_epoch = run.restore(model)
     return model.fit(train, epochs=epochs, initial_epoch=initial_epoch,
                      validation_data=validation, steps_per_epoch=steps_per_epoch,
-                     callbacks=[*callbacks, EpochBackup(run)], verbose=verbose,
+                     callbacks=[*callbacks, EpochBackup(run)], verbose=fit_verbose(verbose),
                      shuffle=False)
 
 
@@ -136,7 +137,8 @@ def fit_distributed(model, train, *, strategy, epochs, steps_per_epoch, run, cal
     history = keras.callbacks.History()
     cb = keras.callbacks.CallbackList([*callbacks, history], add_history=False,
                                       add_progbar=bool(verbose) and run.chief, model=model,
-                                      verbose=verbose, epochs=epochs, steps=steps_per_epoch)
+                                      verbose=fit_verbose(verbose), epochs=epochs,
+                                      steps=steps_per_epoch)
     initial_epoch = run.restore(model)
     _check_agreement(strategy, initial_epoch)
     model.stop_training = False

@@ -35,6 +35,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner import errors as kt_errors
 
+from kcnn._console import fit_verbose
 from kcnn._io import atomic_json, atomic_path
 from kcnn.tuning import keras_tuner_fixes as fixes
 from kcnn.tuning import optim
@@ -167,7 +168,7 @@ class SweepTuner(fixes.TunerFixes, keras_tuner.Tuner):
             state_path=state, plateau=self.hypermodel.plateau)
         return model.fit(train, validation_data=val, epochs=epochs,
                          initial_epoch=initial_epoch, callbacks=extra + list(callbacks),
-                         shuffle=False, verbose=verbose)
+                         shuffle=False, verbose=fit_verbose(verbose))
 
     # --- trials ---
 
