@@ -192,6 +192,8 @@ def test_trial_optimizer_comes_from_make_optimizer_and_plateau_from_the_preset(t
     ({"weight_decay": -1e-4}, "weight_decay` must be >= 0"),
     ({"optimizer": "sgd", "momentum": 1.5}, r"momentum` must be in \[0, 0.999\]"),
     ({"filters": 0}, "filters` must be positive"),
+    ({"optimizer": ["sgd", "adamm"]}, "optimizer` must be one of.*Did you mean 'adam"),
+    ({"schedule": "cosin"}, "schedule` must be one of.*Did you mean 'cosine'"),
 ])
 def test_impossible_override_values_are_refused_when_the_space_is_made(overrides, match):
     with pytest.raises(ValueError, match=match) as info:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-__all__ = ["TrainingDefaults", "SCHEDULES", "declare_training",
+__all__ = ["TrainingDefaults", "SCHEDULES", "declare_training", "check_training_overrides",
            "make_optimizer", "make_callbacks", "steps_per_epoch"]
 
 # name -> what it does over a budget of T steps.
@@ -127,6 +127,24 @@ def declare_training(d, defaults):
                                default=defaults.batch_size)
     t["decay_bias"] = defaults.decay_bias
     return t
+
+
+def check_training_overrides(overrides):
+    """Refuses ``optimizer`` and ``schedule`` overrides naming none (with close matches), so
+    that a typo stops the sweep before its first trial."""
+    from kcnn.optimizers import OPTIMIZERS
+
+    for name, known in (("optimizer", OPTIMIZERS), ("schedule", tuple(SCHEDULES))):
+        value = overrides.get(name)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, str) and v not in known:
+                import difflib
+
+                close = difflib.get_close_matches(v, known, n=2)
+                hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise ValueError(f"`{name}` must be one of {', '.join(known)}.{hint} "
+                                 f"Received: {name}={value!r}")
 
 
 def steps_per_epoch(train_size, batch_size):

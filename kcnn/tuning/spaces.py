@@ -74,6 +74,7 @@ class SearchSpace(keras_tuner.HyperModel):
                                                learning_rate_range=self.learning_rate_range,
                                                batch_sizes=self.batch_sizes)
             if self.preset else self.defaults_without_preset)
+        optim.check_training_overrides(self.overrides)
         unknown_overrides(self.overrides, [hp.name for hp in self.search_space().space])
 
     # === To define in subclasses ===
