@@ -143,3 +143,18 @@ def test_chief_and_two_workers_finish_a_sweep_together(tmp_path):
     rows = json.loads((output / "results.json").read_text())
     assert len(rows) == 4 and all(r["status"] == "COMPLETED" for r in rows)
     assert {r["worker"] for r in rows} == {"w1", "w2"}
+
+
+@pytest.mark.slow  # two processes importing TensorFlow
+def test_same_seed_repeats_a_sweep_across_processes(tmp_path):
+    # What a user does: the same command twice, in two processes.
+    scores = []
+    for run in ("a", "b"):
+        output = tmp_path / run
+        proc = subprocess.run(_command(output, "--tuner", "random", "--max-trials", "2",
+                                       "--epochs", "1", "--seed", "7", "--retrain", "none"),
+                              env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        rows = json.loads((output / "results.json").read_text())
+        scores.append(sorted((r["trial_id"], r["score"]) for r in rows))
+    assert scores[0] == scores[1]
