@@ -166,16 +166,40 @@ def quiet_tensorflow_start(*, keras=True):
     through :func:`import_tensorflow`. A no-op once TensorFlow is loaded.
     """
     tensorflow = _keras_backend_is_tensorflow()
-    if "tensorflow" in sys.modules or (not tensorflow and "keras" in sys.modules):
-        if keras:
-            import keras as _keras  # noqa: F401
+    if "tensorflow" not in sys.modules and (tensorflow or "keras" not in sys.modules):
+        context = contextlib.nullcontext() if _user_wants_all_logs() else quiet_stderr()
+        with context:
+            if keras:
+                import keras as _keras  # noqa: F401
+            if tensorflow:
+                _start_tensorflow()
+    elif keras:
+        import keras as _keras  # noqa: F401
+    if keras and not tensorflow:
+        _quiet_keras_lazy_tensorflow()
+
+
+def _quiet_keras_lazy_tensorflow():
+    """On JAX or PyTorch, Keras imports TensorFlow lazily when it is installed (to serialize a
+    configuration, in ``keras.utils.set_random_seed``); filter its notices there too."""
+    try:
+        from keras.src.utils import module_utils
+
+        lazy = module_utils.tensorflow
+        original = lazy.initialize
+    except (ImportError, AttributeError):   # another Keras layout: leave it alone
         return
-    context = contextlib.nullcontext() if _user_wants_all_logs() else quiet_stderr()
-    with context:
-        if keras:
-            import keras as _keras  # noqa: F401
-        if tensorflow:
-            _start_tensorflow()
+    if getattr(original, "_kcnn_quiet", False):
+        return
+
+    def initialize():
+        if "tensorflow" in sys.modules or _user_wants_all_logs():
+            return original()
+        with quiet_stderr():
+            return original()
+
+    initialize._kcnn_quiet = True
+    lazy.initialize = initialize
 
 
 def import_tensorflow():
