@@ -201,3 +201,49 @@ def test_second_writer_is_refused_and_ctrl_c_says_how_to_resume(tmp_path, capsys
     epoch = json.loads(meta.read_text())["epoch"]
     assert last == (f"Interrupted: epoch {epoch} is the last finished one, saved in {out}. "
                     f"Resume with: python recipes/lenet5_digits.py {' '.join(argv)}"), last
+
+
+@pytest.mark.slow
+def test_kill_9_at_any_moment_costs_at_most_the_epoch_it_hits(tmp_path):
+    """SIGKILL inside weight writes and between epochs, then a rerun to the end."""
+    import glob
+    import signal
+    import time
+
+    from kcnn.training.rundir import readable_weights
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    out = tmp_path / "run"
+    command = [sys.executable, "recipes/lenet5_digits.py", "--smoke", "--epochs", "12",
+               "--output", str(out), "--verbose", "0"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    meta = out / "backup" / "training_metadata.json"
+
+    def epoch():
+        try:
+            return json.loads(meta.read_text())["epoch"]
+        except (OSError, ValueError):
+            return 0
+
+    def writing():
+        return glob.glob(f"{out}/*/.*.tmp-*.weights.h5")
+
+    for inside_a_write in (True, False, True):
+        start = epoch()
+        proc = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 180
+        while epoch() <= start and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        while inside_a_write and not writing() and proc.poll() is None:
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate()
+        assert "Traceback" not in err, err[-3000:]
+        assert 0 < epoch() < 12
+    code = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    assert code.returncode == 0, code.stderr[-3000:]
+    assert [r["epoch"] for r in json.loads((out / "history.json").read_text())] == \
+        list(range(1, 13))
+    assert not glob.glob(f"{out}/**/.*.tmp-*", recursive=True)
+    assert all(readable_weights(p) is None for p in glob.glob(f"{out}/checkpoints/*.h5"))
