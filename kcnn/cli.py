@@ -27,6 +27,15 @@ DELEGATED = {
     "show": ("kcnn.visualize.run", "cli_main", "a run's numbers and pictures: kcnn show RUN"),
 }
 
+# delegated commands that need the TensorFlow backend itself
+TENSORFLOW_COMMANDS = ("train", "tune", "bench", "export")
+
+
+def _backend():
+    import keras
+
+    return keras.backend.backend()
+
 
 def _format_count(n):
     return "-" if n is None else f"{n:,}"
@@ -112,6 +121,12 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         module, function, _ = DELEGATED[argv[0]]
+        if argv[0] in TENSORFLOW_COMMANDS and _backend() != "tensorflow":
+            print(f"kcnn {argv[0]} runs on Keras's TensorFlow backend (tf.data pipelines, "
+                  f"tf.distribute); this process uses {_backend()!r}. Run it with "
+                  "KERAS_BACKEND=tensorflow: a .keras file it writes loads on any backend.",
+                  file=sys.stderr)
+            return 2
         # these commands use tf.data on every backend: load it with its notices filtered
         _console.import_tensorflow()
         try:

@@ -116,6 +116,12 @@ def _checks(folder):
     folded = kcnn.inference.optimize_for_inference(model)
     report["folded"] = np.asarray(folded.predict(x, verbose=0), "float64").tolist()
     report["fit"] = _fit_checks(keras, kcnn)
+    from kcnn import cli
+
+    # the recipes need TensorFlow's backend: refused with a message, before any work
+    report["train_exit_code"] = cli.main(["train", "lenet5_digits", "--smoke", "--output",
+                                          os.path.join(folder, "run")])
+    report["train_wrote"] = os.path.exists(os.path.join(folder, "run"))
     return report
 
 
@@ -176,6 +182,8 @@ def _check_report(model, expected, report):
         np.testing.assert_allclose(report[key], expected, rtol=0, atol=2e-6 * scale,
                                    err_msg=key)
     assert report["summary"] == kcnn.summary(model).totals
+
+    assert report["train_exit_code"] == 2 and not report["train_wrote"]
 
     fit = report["fit"]
     steps = range(EPOCHS * BATCHES)
