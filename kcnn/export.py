@@ -34,6 +34,8 @@ import warnings
 
 import numpy as np
 
+from kcnn._io import _fsync_folder
+
 __all__ = ["FORMATS", "ExportResult", "export", "load_for_export", "load_calibration",
            "run_export", "main"]
 
@@ -454,6 +456,7 @@ def export(model, path, *, format="saved_model", int8=False, calibration=None,
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        _fsync_folder(folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = ExportResult(path=path, format=format, int8=int8, size_bytes=_size(path),
@@ -516,6 +519,9 @@ def main(argv=None):
             from kcnn.data import load_digits
 
             _, evaluation = load_digits(image_size=shape[0])
+        if not os.path.exists(args.model):
+            print(f"kcnn export: {args.model} is a registered name: exporting fresh, untrained "
+                  "weights (give a run folder or a .keras file for trained ones)")
         output = args.output or _default_output(args.model, format, args.int8)
         export(model, output, format=format, int8=args.int8, calibration=args.calibration,
                evaluation=evaluation, overwrite=args.overwrite)
