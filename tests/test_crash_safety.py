@@ -247,3 +247,43 @@ def test_kill_9_at_any_moment_costs_at_most_the_epoch_it_hits(tmp_path):
         list(range(1, 13))
     assert not glob.glob(f"{out}/**/.*.tmp-*", recursive=True)
     assert all(readable_weights(p) is None for p in glob.glob(f"{out}/checkpoints/*.h5"))
+
+
+def test_restore_skips_garbage_metadata_and_unreadable_files_by_name(tmp_path):
+    import keras
+    import numpy as np
+
+    from kcnn.training.rundir import RunDirectory
+
+    def model():
+        inputs = keras.Input((3,))
+        m = keras.Model(inputs, keras.layers.Dense(2, name="fc")(inputs))
+        m.compile(optimizer="sgd", loss="mse")
+        return m
+
+    run = RunDirectory(tmp_path / "run", recipe="toy", config={})
+    try:
+        saved = model()
+        saved.get_layer("fc").kernel.assign(np.full((3, 2), 7.0, "float32"))
+        os.makedirs(run.checkpoint_dir)
+        saved.save_weights(run.checkpoint_path(1))
+        (tmp_path / "run" / "checkpoints" / "epoch_002.weights.h5").write_bytes(b"")
+        os.makedirs(run.backup_dir)
+        (tmp_path / "run" / "backup" / "training_metadata.json").write_text("{not json")
+        run.write_history([{"epoch": e} for e in (1, 2, 3)])
+        fresh = model()
+        with pytest.warns(RuntimeWarning) as caught:
+            assert run.restore(fresh) == 1
+        message = str(caught[0].message)
+        assert "training_metadata.json is unreadable" in message
+        assert "epoch_002.weights.h5 (epoch 2) is unreadable: empty (0 bytes)" in message
+        assert "after epoch 1" in message
+        np.testing.assert_array_equal(np.asarray(fresh.get_layer("fc").kernel), 7.0)
+        assert [r["epoch"] for r in run.read_history()] == [1]
+
+        (tmp_path / "run" / "checkpoints" / "epoch_001.weights.h5").write_bytes(b"HDF5 junk")
+        with pytest.warns(RuntimeWarning, match="training starts again from epoch 1"):
+            assert run.restore(model()) == 0
+        assert run.read_history() == []
+    finally:
+        run.cleanup()
