@@ -113,6 +113,7 @@ def _checks(folder):
     report["outputs"] = np.asarray(model.predict(x, verbose=0), "float64").tolist()
     report["called"] = np.asarray(keras.ops.convert_to_numpy(model(x)), "float64").tolist()
     report["summary"] = kcnn.summary(model).totals
+    model.save(os.path.join(folder, "saved_on_other_backend.keras"))
     folded = kcnn.inference.optimize_for_inference(model)
     report["folded"] = np.asarray(folded.predict(x, verbose=0), "float64").tolist()
     report["fit"] = _fit_checks(keras, kcnn)
@@ -146,10 +147,10 @@ def _run(backend, tmp_path):
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["backend"] == backend
     expected = np.asarray(keras.ops.convert_to_numpy(model(x, training=False)))
-    return model, expected, report
+    return model, expected, report, tmp_path, x
 
 
-def _check_report(model, expected, report):
+def _check_report(model, expected, report, folder, x):
     import keras
     from keras.src.backend.common import global_state
 
@@ -182,6 +183,10 @@ def _check_report(model, expected, report):
         np.testing.assert_allclose(report[key], expected, rtol=0, atol=2e-6 * scale,
                                    err_msg=key)
     assert report["summary"] == kcnn.summary(model).totals
+    # and back: the file saved on the other backend loads here with the same outputs
+    back = keras.saving.load_model(folder / "saved_on_other_backend.keras")
+    np.testing.assert_allclose(np.asarray(back(x, training=False)), expected, rtol=0,
+                               atol=2e-6 * scale)
 
     assert report["train_exit_code"] == 2 and not report["train_wrote"]
 
