@@ -36,6 +36,36 @@ def expected_warmup_step_rate(step):
 
 # === The fresh process ===
 
+def _schedules():
+    """Schedules of every kind a callback evaluates in blocks, by name."""
+    import keras
+
+    from kcnn import schedules as S
+
+    return {
+        "multistep": S.MultiStepDecay(0.1, [3, 7], factor=0.5),
+        "onecycle": S.OneCycle(0.2, total_steps=12, three_phase=True),
+        "cosine_warmup": keras.optimizers.schedules.CosineDecay(
+            0.0, 10, warmup_target=0.1, warmup_steps=3),
+        "piecewise": keras.optimizers.schedules.PiecewiseConstantDecay([4, 8], [0.3, 0.2, 0.1]),
+        "exponential_warmup": S.Warmup(S.StepDecay(0.1, 2), 4, start_learning_rate=1e-3,
+                                       kind="exponential"),
+    }
+
+
+def _callback_rates():
+    """Rates ScheduleCallback computes per batch (3 epochs of 4), per step and per epoch."""
+    from kcnn import schedules as S
+
+    rates = {}
+    for name, schedule in _schedules().items():
+        for unit in ("step", "epoch"):
+            cb = S.ScheduleCallback(schedule, unit=unit, update="batch", steps_per_epoch=4)
+            rates[f"{name}/{unit}"] = [cb.learning_rate_at(e, b)
+                                       for e in range(3) for b in range(4)]
+    return rates
+
+
 def _fit_checks(keras, kcnn):
     """Rates a ScheduleCallback sets per batch, the rate inside a compiled step (a schedule
     as the optimizer's rate), and ReduceOnPlateau's reduction."""
@@ -117,6 +147,7 @@ def _checks(folder):
     folded = kcnn.inference.optimize_for_inference(model)
     report["folded"] = np.asarray(folded.predict(x, verbose=0), "float64").tolist()
     report["fit"] = _fit_checks(keras, kcnn)
+    report["callback_rates"] = _callback_rates()
     from kcnn import cli
 
     # the recipes need TensorFlow's backend: refused with a message, before any work
@@ -189,6 +220,13 @@ def _check_report(model, expected, report, folder, x):
                                atol=2e-6 * scale)
 
     assert report["train_exit_code"] == 2 and not report["train_wrote"]
+
+    # schedules evaluated in blocks (vmap under jit on JAX, map_fn on TensorFlow) agree
+    expected_rates = _callback_rates()
+    assert sorted(report["callback_rates"]) == sorted(expected_rates)
+    for key, rates in expected_rates.items():
+        np.testing.assert_allclose(report["callback_rates"][key], rates, rtol=1e-5,
+                                   atol=1e-9, err_msg=key)
 
     fit = report["fit"]
     steps = range(EPOCHS * BATCHES)
