@@ -150,3 +150,22 @@ def test_bad_arguments_are_refused_before_writing(network, tmp_path):
         kx.export(model, tmp_path / "taken.tflite", format="tflite")
     assert (tmp_path / "taken.tflite").read_bytes() == b"keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.tflite"]
+
+
+def test_command_line_errors_name_the_problem(tmp_path, capsys):
+    import kcnn.export as kx
+
+    assert kx.main(["lenet6", "--output", str(tmp_path / "x")]) == 2
+    assert "Close registered names: lenet5" in capsys.readouterr().err
+    assert kx.main(["lenet5", "--format", "onx", "--output", str(tmp_path / "x")]) == 2
+    assert "Did you mean 'onnx'" in capsys.readouterr().err
+    assert kx.main(["lenet5", "--format", "onnx", "--int8", "--calibration", "digits",
+                    "--output", str(tmp_path / "x")]) == 2
+    assert "int8 quantization applies to the TFLite export" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    # default names: next to the run's model, or under exports/
+    run = tmp_path / "run"
+    run.mkdir()
+    assert kx._default_output(str(run), "tflite", True) == str(run / "model_int8.tflite")
+    assert kx._default_output("lenet5", "saved_model", False) == os.path.join(
+        "exports", "lenet5_saved_model")
