@@ -35,7 +35,8 @@ _LAZY_FUNCTIONS = {
     "load_model": "kcnn.saving",
 }
 _LAZY_MODULES = ("activations", "analysis", "bench", "data", "export", "features", "go",
-                 "inference", "training", "tuning", "weights")
+                 "imagenet", "inference", "saving", "training", "tuning", "visualize",
+                 "weights")
 
 __all__ = ["ModelSpec", "build", "get_spec", "list_models", "register_model",
            "unregister_model", "summary", "feature_extractor", "load_model", "geometry",

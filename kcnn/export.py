@@ -36,7 +36,7 @@ import numpy as np
 
 from kcnn._io import _fsync_folder
 
-__all__ = ["FORMATS", "ExportResult", "export", "load_for_export", "load_calibration",
+__all__ = ["FORMATS", "ExportResult", "digits_as_trained", "export", "load_for_export", "load_calibration",
            "run_export", "main"]
 
 FORMATS = ("saved_model", "tflite", "onnx")
@@ -153,19 +153,29 @@ def load_for_export(model_or_run):
                      f"or a registered model name.{hint} Received: model={path!r}")
 
 
+def digits_as_trained(image_size, split):
+    """The digits recipes' ``split`` ("train" or "test": the fixed stratified split of seed
+    0) as their networks see them: ``preprocess_input(x, "lenet")`` (background -0.1, ink
+    1.175). Returns ``(images, labels)``."""
+    from kcnn.data import load_digits
+    from kcnn.preprocessing import preprocess_input
+
+    train, test = load_digits(image_size=image_size)
+    x, y = train if split == "train" else test
+    return np.asarray(preprocess_input(x, "lenet"), dtype="float32"), y
+
+
 def load_calibration(source, input_shape, *, limit=256):
     """Images for calibration: an array ``(n, *input_shape)``, ``"digits"`` (the digits
-    training images at the input size), or a folder of image files (searched recursively,
+    training images at the input size, scaled as the digits recipes scale them), or a folder of image files (searched recursively,
     resized to the input and scaled to [0, 1]). At most ``limit`` images."""
     if isinstance(source, np.ndarray):
         x = source
     elif isinstance(source, str) and source == "digits":
-        from kcnn.data import load_digits
-
-        (x, _), _ = load_digits(image_size=input_shape[0])
         if input_shape[-1] != 1:
             raise ValueError("The digits are 1-channel images; this model takes "
                              f"{input_shape[-1]} channels. Received: calibration='digits'")
+        x, _ = digits_as_trained(input_shape[0], "train")
     elif isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
         x = _read_images(os.fspath(source), input_shape, limit)
     else:
@@ -516,9 +526,7 @@ def main(argv=None):
         digits_like = (shape[-1] == 1 and shape[0] == shape[1]
                        and model.outputs[0].shape[-1] == 10)
         if args.evaluate == "digits" or (args.evaluate == "auto" and digits_like):
-            from kcnn.data import load_digits
-
-            _, evaluation = load_digits(image_size=shape[0])
+            evaluation = digits_as_trained(shape[0], "test")
         if not os.path.exists(args.model):
             print(f"kcnn export: {args.model} is a registered name: exporting fresh, untrained "
                   "weights (give a run folder or a .keras file for trained ones)")

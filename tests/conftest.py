@@ -2,6 +2,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import kcnn  # noqa: E402,F401  (first: TensorFlow's start-up notices are filtered while it loads)
 import keras  # noqa: E402
 import pytest  # noqa: E402
 

@@ -169,3 +169,16 @@ def test_command_line_errors_name_the_problem(tmp_path, capsys):
     assert kx._default_output(str(run), "tflite", True) == str(run / "model_int8.tflite")
     assert kx._default_output("lenet5", "saved_model", False) == os.path.join(
         "exports", "lenet5_saved_model")
+
+
+def test_digits_for_calibration_and_accuracy_are_scaled_as_the_recipes_feed_them():
+    """The digits recipes train on LeCun's scaling (background -0.1, ink 1.175); calibrating
+    or scoring on [0, 1] images would measure another input distribution."""
+    import kcnn.export as kx
+
+    x, y = kx.digits_as_trained(16, "test")
+    assert x.shape == (360, 16, 16, 1) and y.shape == (360,)
+    np.testing.assert_allclose([x.min(), x.max()], [-0.1, 1.175], atol=1e-6)
+    calibration = kx.load_calibration("digits", (16, 16, 1), limit=64)
+    assert calibration.shape == (64, 16, 16, 1)
+    np.testing.assert_allclose(calibration.min(), -0.1, atol=1e-6)

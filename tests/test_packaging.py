@@ -48,4 +48,5 @@ def test_wheel_holds_every_subpackage_and_the_recipes(tmp_path):
     for recipe in os.listdir(os.path.join(ROOT, "recipes")):
         if recipe.endswith(".py"):
             assert f"kcnn/recipes/{recipe}" in names, recipe
+    assert "kcnn/imagenet/classes.json" in names  # decode_predictions' class names
     assert not any(n.startswith(("tests/", "recipes/")) for n in names)

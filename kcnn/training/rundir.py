@@ -42,7 +42,8 @@ __all__ = ["ConfigMismatchError", "RunDirectory", "active_run", "readable_weight
            "write_json"]
 
 ENTRIES = ("config.json", "checkpoints", "backup", "history.csv", "history.json", "logs",
-           "model.keras", "metrics.json", "curves.png", "schedule_state.json")
+           "model.keras", "metrics.json", "curves.png", "schedule_state.json", "filters.png",
+           "activations.png", "gradcam.png")
 
 
 BACKUP_METADATA = "training_metadata.json"
