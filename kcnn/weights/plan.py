@@ -135,15 +135,19 @@ class _Reader:
         self.plan.put(where, layer.bias, bias, source, head=head)
 
 
-class KerasReader(_Reader):
-    """keras.applications' HDF5: layer groups of ``[kernel, bias]`` and ``[gamma, beta,
-    moving_mean, moving_variance]``, already in Keras's layout."""
+class _LayerGroupReader(_Reader):
+    """Files that group their arrays by layer name (keras.applications' HDF5, Caffe)."""
 
     def has(self, name):
         return bool((self.plan.checkpoint.layers or {}).get(name))
 
     def layer_keys(self, name):
         return (self.plan.checkpoint.layers or {}).get(name, [])
+
+
+class KerasReader(_LayerGroupReader):
+    """keras.applications' HDF5: layer groups of ``[kernel, bias]`` and ``[gamma, beta,
+    moving_mean, moving_variance]``, already in Keras's layout."""
 
     def conv(self, name, *, where):
         arrays = self.plan.take_layer(name, layer=where, count=(1, 2))
@@ -185,16 +189,10 @@ class TorchReader(_Reader):
         return kernel, self.plan.take(f"{name}.bias", layer=where), f"{name}.weight"
 
 
-class CaffeReader(_Reader):
+class CaffeReader(_LayerGroupReader):
     """Caffe blobs: ``[weight, bias]`` per Convolution / InnerProduct layer; BatchNorm
     ``[mean, variance, scale factor]`` followed by a Scale layer ``[gamma, beta]`` (``bn``
     takes the pair of names)."""
-
-    def has(self, name):
-        return bool((self.plan.checkpoint.layers or {}).get(name))
-
-    def layer_keys(self, name):
-        return (self.plan.checkpoint.layers or {}).get(name, [])
 
     def conv(self, name, *, where):
         arrays = self.plan.take_layer(name, layer=where, count=(1, 2))
