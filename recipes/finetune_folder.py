@@ -189,31 +189,24 @@ RECIPE = training.Recipe(
     data=data, model=_model, optimizer=_optimizer, smoke=SMOKE)
 
 
-def main(argv=None):
+def run_phases(cfg, *, output=None, **options):
     """Runs the head phase into ``<output>/head`` (unless ``--head-model`` is given), then
-    fine-tunes into ``<output>``; returns the exit code."""
-    from kcnn.training.callbacks import TrainingDivergedError
-    from kcnn.training.rundir import ConfigMismatchError
+    fine-tunes into ``<output>``; returns the fine-tuning run's metrics."""
+    if cfg.phase == HEAD:
+        raise ValueError("--phase is set by the recipe; leave it out. Received: phase='head'")
+    output = output or training.default_output(RECIPE.name, smoke=cfg.smoke)
+    if cfg.head_model is None:
+        head_dir = os.path.join(output, HEAD)
+        training.run(RECIPE, cfg.replace(phase=HEAD, epochs=cfg.head_epochs),
+                     output=head_dir, **options)
+        cfg = cfg.replace(head_model=os.path.join(os.path.abspath(head_dir), "model.keras"))
+    return training.run(RECIPE, cfg, output=output, **options)
 
-    try:
-        cfg, options = RECIPE.parse(argv)
-        if cfg.phase == HEAD:
-            raise ValueError("--phase is set by the recipe; leave it out. "
-                             "Received: phase='head'")
-        output = options["output"] or training.default_output(RECIPE.name, smoke=cfg.smoke)
-        if cfg.head_model is None:
-            head_dir = os.path.join(output, HEAD)
-            training.run(RECIPE, cfg.replace(phase=HEAD, epochs=cfg.head_epochs),
-                         **{**options, "output": head_dir})
-            cfg = cfg.replace(head_model=os.path.join(os.path.abspath(head_dir), "model.keras"))
-        metrics = training.run(RECIPE, cfg, **{**options, "output": output})
-    except (ConfigMismatchError, TrainingDivergedError, ValueError, TypeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1 if isinstance(error, TrainingDivergedError) else 2
-    if metrics.get("chief", True):
-        print(f"test accuracy: {metrics['test_accuracy']:.4f}", flush=True)
-    return 0
 
+def main(argv=None):
+    """Both phases (``run_phases``) as a command line; returns the exit code, as
+    ``Recipe.main`` does."""
+    return RECIPE.main(argv, runner=run_phases)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -106,6 +106,13 @@ def test_refusals(module, tmp_path, capsys):
     assert module.main(["--smoke", "--head-model", str(tmp_path / "none.keras"),
                         "--output", str(tmp_path / "c"), "--verbose", "0"]) == 2
     assert "No head model" in capsys.readouterr().err
+    # a run folder another process writes is refused as Recipe.main refuses it
+    from kcnn._io import FolderLock
+
+    busy = tmp_path / "d"
+    with FolderLock(str(busy / "head")):
+        assert module.main(["--smoke", "--output", str(busy), "--verbose", "0"]) == 2
+    assert "is in use by another process" in capsys.readouterr().err
 
 
 def test_image_folder_data_with_the_checkpoints_preprocessing(module, tmp_path):

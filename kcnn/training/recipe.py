@@ -41,6 +41,7 @@ whose last line is ``test accuracy: 0.xxxx``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import shutil
@@ -234,15 +235,20 @@ class Recipe:
         cfg = cfg if cfg is not None else self.configure(**settings)
         return run(self, cfg, output=output, overwrite=overwrite, verbose=verbose)
 
-    def main(self, argv=None):
-        """Command-line entry point; returns the exit code (2 for a refused command)."""
+    def main(self, argv=None, *, runner=None):
+        """Command-line entry point; returns the exit code (2 for a refused command).
+
+        ``runner(cfg, **options)`` replaces ``run(self, cfg, **options)`` for a recipe that
+        chains several runs (``recipes/finetune_folder.py``) and returns the last one's
+        metrics; refusals, divergence and Ctrl-C are reported the same way.
+        """
         from kcnn.training.callbacks import TrainingDivergedError
         from kcnn._io import FolderBusyError
         from kcnn.training.rundir import ConfigMismatchError
 
         try:
             cfg, options = self.parse(argv)
-            metrics = run(self, cfg, **options)
+            metrics = (runner or functools.partial(run, self))(cfg, **options)
         except (ConfigMismatchError, TrainingDivergedError, ValueError, TypeError,
                 FolderBusyError) as error:
             print(f"error: {error}", file=sys.stderr)
