@@ -150,6 +150,8 @@ def test_bad_arguments_are_refused_before_anything_is_written(digits_lenet, tmp_
         visualize.grad_cam(model, images[:2], 10)
     with pytest.raises(ValueError, match="shape"):
         visualize.grad_cam(model, np.zeros((2, 28, 28, 1), "float32"))
+    with pytest.raises(ValueError, match=r"`stride` must be at most `patch`.*stride=5"):
+        visualize.occlusion(model, images[:1], patch=2, stride=5)   # gaps would be 0/0
     assert os.listdir(tmp_path) == []
 
 

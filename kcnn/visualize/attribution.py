@@ -332,7 +332,7 @@ def occlusion(model, images, class_index=None, *, patch=None, stride=None, fill=
         model, images, class_index: as ``grad_cam``; the output compared is the model's
             first output (probabilities for a softmax classifier).
         patch: side of the square patch (default: an eighth of the image side, at least 1).
-        stride: step between patches (default: half the patch).
+        stride: step between patches, at most ``patch`` (default: half the patch).
         fill: the patch's value: "mean" (each image's mean per channel) or a number.
         batch_size: occluded images per forward pass.
 
@@ -352,6 +352,9 @@ def occlusion(model, images, class_index=None, *, patch=None, stride=None, fill=
     if not (fill == "mean" or (isinstance(fill, numbers.Real) and not isinstance(fill, bool))):
         raise ValueError(f'`fill` must be "mean" or a number. Received: fill={fill!r}')
     stride = max(1, patch // 2) if stride is None else stride
+    if stride > patch:  # pixels between the patches would have no value (0 / 0)
+        raise ValueError(f"`stride` must be at most `patch` ({patch}) so that every pixel "
+                         f"is occluded. Received: stride={stride}")
 
     def predict(batch):
         out = model(batch, training=False)
