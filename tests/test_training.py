@@ -345,6 +345,30 @@ def test_refused_or_failed_start_leaves_no_run_and_the_corrected_command_runs(tm
     assert recipe.main(["--output", str(out), "--epochs", "1", "--run-eagerly",
                         "--verbose", "0"]) == 0
     assert json.loads((out / "config.json").read_text())["config"]["epochs"] == 1
+    # --overwrite deletes the old run only when training starts: a command that fails
+    # while building its model keeps the finished run.
+    kept = {name: (out / name).read_bytes() for name in ("config.json", "metrics.json")}
+    assert dataclasses.replace(recipe, model=broken_model).main(
+        ["--output", str(out), "--epochs", "2", "--run-eagerly", "--overwrite"]) == 2
+    assert "too wide" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in kept} == kept
+    assert sorted(os.listdir(out / "checkpoints")) == ["epoch_001.weights.h5"]
+
+
+def test_an_error_raised_while_training_keeps_its_traceback_and_frees_the_folder(tmp_path):
+    from kcnn._io import FolderLock
+
+    class Bug(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            raise TypeError("a bug in a callback")
+
+    out = tmp_path / "run"
+    recipe = dataclasses.replace(toy_recipe(), callbacks=lambda cfg, data, run: [Bug()])
+    with pytest.raises(TypeError, match="a bug in a callback"):  # not a one-line refusal
+        recipe.main(["--output", str(out), "--epochs", "1", "--run-eagerly", "--verbose", "0"])
+    assert (out / "config.json").exists()  # training had started
+    with FolderLock(out):
+        pass
 
 
 def test_a_run_builds_its_preset_once_and_trains_with_its_optimizer_and_callbacks(

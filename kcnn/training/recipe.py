@@ -54,6 +54,11 @@ from kcnn.training import config as config_lib
 
 __all__ = ["Data", "Recipe", "Setup", "default_output", "run"]
 
+# Set on a ValueError or TypeError that ``run`` raised after training started: settings,
+# data, model and optimizer were accepted, so ``Recipe.main`` shows it as the bug it is
+# instead of refusing the command in one line.
+_DURING_TRAINING = "_kcnn_during_training"
+
 
 @dataclasses.dataclass
 class Data:
@@ -240,7 +245,9 @@ class Recipe:
 
         ``runner(cfg, **options)`` replaces ``run(self, cfg, **options)`` for a recipe that
         chains several runs (``recipes/finetune_folder.py``) and returns the last one's
-        metrics; refusals, divergence and Ctrl-C are reported the same way.
+        metrics; refusals, divergence and Ctrl-C are reported the same way. A bad setting,
+        data folder or model refuses the command in one line; a ``ValueError`` or
+        ``TypeError`` raised once training started is a bug and keeps its traceback.
         """
         from kcnn.training.callbacks import TrainingDivergedError
         from kcnn._io import FolderBusyError
@@ -251,6 +258,8 @@ class Recipe:
             metrics = (runner or functools.partial(run, self))(cfg, **options)
         except (ConfigMismatchError, TrainingDivergedError, ValueError, TypeError,
                 FolderBusyError) as error:
+            if getattr(error, _DURING_TRAINING, False):
+                raise  # a bug once training started: keep its traceback
             print(f"error: {error}", file=sys.stderr)
             return 1 if isinstance(error, TrainingDivergedError) else 2
         except KeyboardInterrupt:  # one line: what was saved, the command that resumes
@@ -294,8 +303,12 @@ def run(recipe, cfg, *, output=None, overwrite=False, verbose=1):
     try:
         return _train(recipe, cfg, run_dir, strategy=strategy, chief=chief, say=say,
                       verbose=verbose)
+    except (ValueError, TypeError) as error:
+        if run_dir.started:  # the settings were accepted: a bug, not a refused command
+            setattr(error, _DURING_TRAINING, True)
+        raise
     finally:
-        run_dir.cleanup()  # a non-chief worker's temporary folder
+        run_dir.cleanup()  # releases the folder's lock
 
 
 def _train(recipe, cfg, run_dir, *, strategy, chief, say, verbose):

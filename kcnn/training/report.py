@@ -80,7 +80,8 @@ def summary_lines(metrics, *, run_dir):
 
 def resume_command(argv=None):
     """The command line that resumes this process's run: ``sys.argv`` without
-    ``--overwrite`` (which would delete the run), with ``--output`` made explicit."""
+    ``--overwrite`` once training started (it would delete the run; before that, the old
+    run it is to replace is still there), with ``--output`` made explicit."""
     argv = list(sys.argv if argv is None else argv)
     program, args = argv[0], argv[1:]
     base = os.path.basename(program)
@@ -90,10 +91,11 @@ def resume_command(argv=None):
         head = ["python", program]
     else:
         head = [base or "python"]
-    args = [a for a in args if a != "--overwrite"]
     from kcnn.training.rundir import active_run
 
     run = active_run()
+    if run is not None and run.started:
+        args = [a for a in args if a != "--overwrite"]
     if run is not None and not any(a == "--output" or a.startswith("--output=")
                                    for a in args):
         args += ["--output", run.shared_root]

@@ -14,7 +14,8 @@ Layout of ``runs/<recipe>/``::
 
 A folder belongs to one configuration: running again with the same settings resumes (or,
 when the run has finished, reports its result again); different settings are refused unless
-``overwrite`` is given. One process at a time writes a folder (``kcnn._io.FolderLock`` on
+``overwrite`` is given, and then the old run is deleted only when training starts
+(``write_config``), so a command that fails while building its data or model keeps it. One process at a time writes a folder (``kcnn._io.FolderLock`` on
 ``.lock``); a second is refused at once.
 
 Every file is written atomically (``kcnn._io``), and the end of an epoch commits in one order:
@@ -66,7 +67,8 @@ class RunDirectory:
         path: the folder (created if needed).
         recipe: recipe name stored with the configuration.
         config: the resolved configuration as a dict (run options excluded).
-        overwrite: delete an existing run with a different configuration instead of refusing.
+        overwrite: delete an existing run with a different configuration instead of refusing
+            (when training starts: see ``write_config``).
         chief: whether this process writes. Other workers of a multi-worker run get a private
             temporary folder, so that every worker can execute the same save calls (which may
             contain collective operations) while only the chief's files persist.
@@ -89,6 +91,8 @@ class RunDirectory:
             self.root = tempfile.mkdtemp(prefix="kcnn_worker_")
         self.resumed = False
         self.resumed_from = None
+        self.started = False       # set by write_config: the settings were accepted
+        self._clear_on_start = False
         self._created = not os.path.isdir(self.shared_root)
         self._lock = FolderLock(self.shared_root, what="run") if chief else None
         if self._lock is not None:
@@ -191,9 +195,9 @@ class RunDirectory:
                     "configuration:\n" + "\n".join(lines) + "\nUse the same settings to "
                     "resume it, --output DIR for a new folder, or --overwrite to delete that "
                     "run and start afresh.")
-            self.clear()
+            self._clear_on_start = True
         elif overwrite:
-            self.clear()
+            self._clear_on_start = True
         elif self.chief and any(name in ENTRIES for name in os.listdir(self.root)):
             raise ConfigMismatchError(
                 f"The folder {self.root} holds run files but no config.json; use --overwrite "
@@ -264,7 +268,10 @@ class RunDirectory:
         return found, problems
 
     def last_saved_epoch(self):
-        """The newest epoch with a saved state (backup or checkpoint; unchecked), or 0."""
+        """The newest epoch with a saved state (backup or checkpoint; unchecked), or 0
+        (also while an old run waits to be deleted by ``overwrite``)."""
+        if self._clear_on_start:
+            return 0
         found, _ = self._saved_states()
         return found[0][0] if found else 0
 
@@ -280,6 +287,7 @@ class RunDirectory:
             RuntimeError: a file passed the check but failed to load, after the model's
                 weights may have been partly overwritten.
         """
+        self._start()
         found, problems = self._saved_states()
         epoch = 0
         for candidate, path, kind in found:
@@ -347,6 +355,13 @@ class RunDirectory:
         with atomic_path(self.model_path) as tmp:
             model.save(tmp)
 
+    def _start(self):
+        """Training starts: the old run goes now if ``overwrite`` asked for it."""
+        self.started = True
+        if self._clear_on_start:
+            self._clear_on_start = False
+            self.clear()
+
     def clear(self):
         """Deletes this run's files (only the entries a run writes; only on the chief)."""
         self.resumed = False
@@ -360,7 +375,9 @@ class RunDirectory:
                 os.remove(target)
 
     def write_config(self, *, resolved=None, versions=None, command=None):
-        """Writes config.json (kept from the first invocation when resuming)."""
+        """Marks the start of training: deletes the old run when ``overwrite`` asked for it,
+        then writes config.json (kept from the first invocation when resuming)."""
+        self._start()
         if self.resumed and os.path.exists(self.config_path):
             return
         record = {"recipe": self.recipe, "config": self.config, "resolved": resolved or {},
@@ -369,7 +386,10 @@ class RunDirectory:
         write_json(self.config_path, record)
 
     def finished_metrics(self):
-        """The metrics of a finished run in this folder (the chief's), or None."""
+        """The metrics of a finished run in this folder (the chief's), or None (also when
+        ``overwrite`` is to delete it)."""
+        if self._clear_on_start:
+            return None
         metrics_path = os.path.join(self.shared_root, "metrics.json")
         model_path = os.path.join(self.shared_root, "model.keras")
         if not (os.path.exists(metrics_path) and os.path.exists(model_path)):
