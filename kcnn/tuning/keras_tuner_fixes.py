@@ -337,18 +337,17 @@ class TunerFixes:
     """
 
     def _try_build(self, hp):
-        import math
-
         import keras
 
         from kcnn.tuning.memory import release_traced_graphs
+        from kcnn.tuning.spaces import trainable_params
 
         keras.backend.clear_session()
         release_traced_graphs(self._gradients_before)
         model = self._build_hypermodel(hp)
         if not isinstance(model, keras.Model):
             raise kt_errors.FatalTypeError(f"The space built {type(model)}, not a Model.")
-        size = int(sum(math.prod(w.shape) for w in model.trainable_weights))
+        size = trainable_params(model)
         if self.max_model_size and size > self.max_model_size:
             raise OversizedModelError(size, self.max_model_size)
         return model

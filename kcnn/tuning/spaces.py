@@ -28,7 +28,8 @@ from kcnn.tuning import optim
 from kcnn.tuning.hparams import Declarer, unknown_overrides
 
 __all__ = ["SearchSpace", "ConvNetSpace", "ResNetSpace", "VGGSpace", "GoogLeNetSpace",
-           "AlphaGoPolicySpace", "SPACES", "get_space", "list_spaces", "model_structure"]
+           "AlphaGoPolicySpace", "SPACES", "get_space", "list_spaces", "model_structure",
+           "trainable_params"]
 
 
 class SearchSpace(keras_tuner.HyperModel):
@@ -431,6 +432,11 @@ def get_space(name, *, input_shape, num_classes, overrides=None, **kwargs):
                **kwargs)
 
 
+def trainable_params(model):
+    """The number of trainable parameters of ``model`` (what ``max_model_size`` limits)."""
+    return int(sum(math.prod(w.shape) for w in model.trainable_weights))
+
+
 def model_structure(model):
     """What was actually built: the convolution and dense layers with their sizes.
 
@@ -447,5 +453,4 @@ def model_structure(model):
             conv.append([layer.name, list(layer.kernel_size), int(layer.filters)])
         elif isinstance(layer, keras.layers.Dense):
             dense.append([layer.name, int(layer.units)])
-    params = int(sum(math.prod(w.shape) for w in model.trainable_weights))
-    return {"params": params, "conv": conv, "dense": dense}
+    return {"params": trainable_params(model), "conv": conv, "dense": dense}

@@ -41,7 +41,7 @@ from kcnn.tuning import keras_tuner_fixes as fixes
 from kcnn.tuning import optim
 from kcnn.tuning.early_stopping import PREFIX, TrialReporter
 from kcnn.tuning.memory import current_rss_mb, custom_gradient_names, release_traced_graphs
-from kcnn.tuning.spaces import model_structure
+from kcnn.tuning.spaces import model_structure, trainable_params
 
 __all__ = ["SweepTuner", "make_tuner", "TUNERS", "TRIAL_RECORD", "trial_seed",
            "hyperband_trials_per_iteration", "check_bayesian_dependencies"]
@@ -77,10 +77,6 @@ def _jsonable(obj):
     if isinstance(obj, np.floating):
         return float(obj)
     return obj
-
-
-def _trainable_params(model):
-    return int(sum(math.prod(w.shape) for w in model.trainable_weights))
 
 
 class SweepTuner(fixes.TunerFixes, keras_tuner.Tuner):
@@ -124,7 +120,7 @@ class SweepTuner(fixes.TunerFixes, keras_tuner.Tuner):
         key = repr(sorted(self.hypermodel.model_kwargs(hp.copy()).items()))
         if key not in self._sizes:
             keras.backend.clear_session()
-            self._sizes[key] = _trainable_params(self.hypermodel.build(hp))
+            self._sizes[key] = trainable_params(self.hypermodel.build(hp))
             keras.backend.clear_session()
         return self._sizes[key]
 
