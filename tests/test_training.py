@@ -353,6 +353,11 @@ def test_refused_or_failed_start_leaves_no_run_and_the_corrected_command_runs(tm
     assert "too wide" in capsys.readouterr().err
     assert {name: (out / name).read_bytes() for name in kept} == kept
     assert sorted(os.listdir(out / "checkpoints")) == ["epoch_001.weights.h5"]
+    # With the same settings, --overwrite trains again instead of reporting the old result.
+    assert recipe.main(["--output", str(out), "--epochs", "1", "--run-eagerly", "--verbose",
+                        "0", "--overwrite"]) == 0
+    assert "had finished" not in capsys.readouterr().out
+    assert (out / "metrics.json").read_bytes() != kept["metrics.json"]
 
 
 def test_an_error_raised_while_training_keeps_its_traceback_and_frees_the_folder(tmp_path):

@@ -358,7 +358,8 @@ def build_parser(name, description, settings, *, defaults=None):
                      help=f"run folder (default: ./runs/{name}, ./runs/{name}_smoke with "
                           "--smoke); rerunning into it resumes")
     run.add_argument("--overwrite", action="store_true",
-                     help="start afresh in an existing run folder with a different configuration")
+                     help="start afresh: delete the run in the folder (whatever its settings) "
+                          "when training starts")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0 silent, 1 progress bars, 2 one line per epoch")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",

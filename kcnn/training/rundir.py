@@ -14,8 +14,8 @@ Layout of ``runs/<recipe>/``::
 
 A folder belongs to one configuration: running again with the same settings resumes (or,
 when the run has finished, reports its result again); different settings are refused unless
-``overwrite`` is given, and then the old run is deleted only when training starts
-(``write_config``), so a command that fails while building its data or model keeps it. One process at a time writes a folder (``kcnn._io.FolderLock`` on
+``overwrite`` is given, which starts afresh: the old run is deleted only when training
+starts (``write_config``), so a command that fails while building its data or model keeps it. One process at a time writes a folder (``kcnn._io.FolderLock`` on
 ``.lock``); a second is refused at once.
 
 Every file is written atomically (``kcnn._io``), and the end of an epoch commits in one order:
@@ -67,8 +67,8 @@ class RunDirectory:
         path: the folder (created if needed).
         recipe: recipe name stored with the configuration.
         config: the resolved configuration as a dict (run options excluded).
-        overwrite: delete an existing run with a different configuration instead of refusing
-            (when training starts: see ``write_config``).
+        overwrite: start afresh: delete the run the folder holds (whatever its settings)
+            when training starts (see ``write_config``) instead of resuming or refusing it.
         chief: whether this process writes. Other workers of a multi-worker run get a private
             temporary folder, so that every worker can execute the same save calls (which may
             contain collective operations) while only the chief's files persist.
@@ -86,6 +86,7 @@ class RunDirectory:
         self.recipe = recipe
         self.config = dict(config)
         self.chief = chief
+        self.overwrite = bool(overwrite)
         self.root = self.shared_root = os.path.abspath(path)
         if not chief:
             self.root = tempfile.mkdtemp(prefix="kcnn_worker_")
@@ -100,7 +101,7 @@ class RunDirectory:
         try:
             if self._lock is not None:
                 self._remove_stale_temporaries()
-            self._prepare(overwrite)
+            self._prepare()
         except BaseException:
             self.cleanup()
             raise
@@ -173,10 +174,13 @@ class RunDirectory:
         return found[-1] if found else None
 
     # === State ===
-    def _prepare(self, overwrite):
+    def _prepare(self):
         # Every worker checks the chief's folder (read only), so that all of them resume,
         # refuse or report a finished run alike; only the chief clears or creates files.
         os.makedirs(self.root, exist_ok=True)
+        if self.overwrite:
+            self._clear_on_start = True  # whatever run is there, deleted when training starts
+            return
         shared_config = os.path.join(self.shared_root, "config.json")
         if os.path.exists(shared_config):
             with open(shared_config) as f:
@@ -186,19 +190,15 @@ class RunDirectory:
             if same:
                 self.resumed = True
                 return
-            if not overwrite:
-                lines = config_diff(stored.get("config", {}), self.config)
-                if stored.get("recipe") != self.recipe:
-                    lines.insert(0, f"  recipe: {stored.get('recipe')!r} -> {self.recipe!r}")
-                raise ConfigMismatchError(
-                    f"The run folder {self.shared_root} holds a run with a different "
-                    "configuration:\n" + "\n".join(lines) + "\nUse the same settings to "
-                    "resume it, --output DIR for a new folder, or --overwrite to delete that "
-                    "run and start afresh.")
-            self._clear_on_start = True
-        elif overwrite:
-            self._clear_on_start = True
-        elif self.chief and any(name in ENTRIES for name in os.listdir(self.root)):
+            lines = config_diff(stored.get("config", {}), self.config)
+            if stored.get("recipe") != self.recipe:
+                lines.insert(0, f"  recipe: {stored.get('recipe')!r} -> {self.recipe!r}")
+            raise ConfigMismatchError(
+                f"The run folder {self.shared_root} holds a run with a different "
+                "configuration:\n" + "\n".join(lines) + "\nUse the same settings to "
+                "resume it, --output DIR for a new folder, or --overwrite to delete that "
+                "run and start afresh.")
+        if self.chief and any(name in ENTRIES for name in os.listdir(self.root)):
             raise ConfigMismatchError(
                 f"The folder {self.root} holds run files but no config.json; use --overwrite "
                 "to start afresh there or --output DIR for another folder.")
@@ -288,7 +288,9 @@ class RunDirectory:
                 weights may have been partly overwritten.
         """
         self._start()
-        found, problems = self._saved_states()
+        # After --overwrite nothing saved is ours (a worker may still see the chief's old
+        # files before the chief deletes them).
+        found, problems = ([], []) if self.overwrite else self._saved_states()
         epoch = 0
         for candidate, path, kind in found:
             error = readable_weights(path)
