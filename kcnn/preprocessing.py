@@ -197,11 +197,11 @@ def mode_for(name, weights=None):
 
 
 def _source(name, weights):
-    from kcnn.weights.sources import WeightSource, resolve
+    from kcnn.weights.sources import WeightSource, is_path, resolve
 
     if isinstance(weights, WeightSource):
         return weights
-    if isinstance(weights, str) and (os.sep in weights or os.path.exists(weights)):
+    if is_path(weights):
         raise ValueError(f"A weights file does not say how its images were preprocessed: "
                          f"pass the source it came from (e.g. weights='torchvision_v1') or a "
                          f"mode. Received: weights={weights!r}")

@@ -12,7 +12,6 @@ import difflib
 import fnmatch
 import functools
 import inspect
-import os
 import re
 from collections.abc import Callable, Mapping
 
@@ -130,35 +129,24 @@ def _check_data_format(name):
             f"{keras.config.image_data_format()!r}")
 
 
-def _is_source_name(weights):
-    """A word such as "imagenet" or "torchvision_v2", not the path of an existing file."""
-    return (re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", weights) is not None
-            and not os.path.exists(weights))
-
-
 def _build_with_weights(fn, key, weights, kwargs):
     """``weights=``: "imagenet" or a source name builds the source's variant and loads its
     (downloaded, cached) file; a path loads that file into the model built as asked."""
     from kcnn.weights import load_weights
+    from kcnn.weights.sources import is_path
 
-    if isinstance(weights, os.PathLike) or (isinstance(weights, str)
-                                            and not _is_source_name(weights)):
+    if is_path(weights):
         return load_weights(fn(**kwargs), weights)
     if not isinstance(weights, str):
         raise TypeError("`weights` must be None (no pretrained weights), \"imagenet\", a "
                         f"source name or a file path. Received: weights={weights!r}")
     from kcnn.weights.download import fetch
-    from kcnn.weights.sources import resolve
+    from kcnn.weights.sources import merge_variant, resolve
 
     source = resolve(key, weights)
-    for argument, value in source.variant.items():
-        if argument in kwargs and kwargs[argument] != value:
-            raise ValueError(
-                f"weights={weights!r} (the {source.origin} checkpoint {source.name!r} of "
-                f"{key}) needs {argument}={value!r}; leave `{argument}` out or choose "
-                f"another source (kcnn.get_spec({key!r}).weights). "
-                f"Received: {argument}={kwargs[argument]!r}")
-    model = fn(**{**source.variant, **kwargs})
+    arguments = merge_variant(source.variant, kwargs, model=key, what=(
+        f"weights={weights!r} (the {source.origin} checkpoint {source.name!r} of {key})"))
+    model = fn(**arguments)  # bad builder arguments are refused before any download
     path = fetch(source, include_top=kwargs.get("include_top", True))
     return load_weights(model, path, source=source)
 

@@ -151,6 +151,31 @@ def test_resolve_errors_name_the_choices():
     assert sources_for("lenet5") == ()
 
 
+def test_one_rule_tells_a_file_from_a_source_name(tmp_path, monkeypatch):
+    from kcnn.preprocessing import for_model
+    from kcnn.weights import CheckpointError
+    from kcnn.weights.sources import is_path, merge_variant
+
+    monkeypatch.chdir(tmp_path)
+    assert not is_path("imagenet") and not is_path("torchvision-v2")
+    assert is_path("model.pth") and is_path("runs/a") and is_path(tmp_path / "x")
+    assert not is_path(None) and not is_path(3)
+    (tmp_path / "bvlc").write_bytes(b"")
+    assert is_path("bvlc")  # an existing file is the file
+    # kcnn.build and the preprocessing of a checkpoint follow the same rule
+    with pytest.raises(CheckpointError, match="no such file"):
+        kcnn.build("lenet5", weights="lenet5.keras")
+    with pytest.raises(ValueError, match="does not say how its images were preprocessed"):
+        for_model("resnet50", weights="model.h5")
+    assert resolve("resnet50", "torchvision-v2").name == "torchvision_v2"
+    variant = {"stride_in_3x3": True}
+    assert merge_variant(variant, {"num_classes": 5}, what="w", model="resnet50") == {
+        "stride_in_3x3": True, "num_classes": 5}
+    with pytest.raises(ValueError, match=r"w needs stride_in_3x3=True; leave `stride_in_3x3` "
+                                         r"out .*Received: stride_in_3x3=False"):
+        merge_variant(variant, {"stride_in_3x3": False}, what="w", model="resnet50")
+
+
 # === downloads, with keras.utils.get_file replaced ===
 
 PAYLOAD = b"checkpoint bytes"

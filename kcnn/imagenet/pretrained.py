@@ -12,18 +12,11 @@ from __future__ import annotations
 import json
 import os
 
+from kcnn.weights.sources import is_path, merge_variant
+
 __all__ = ["ATTRS", "is_path", "build_pretrained", "converted_info", "convert", "source_of"]
 
 ATTRS = ("kcnn_model", "kcnn_build_kwargs", "kcnn_source")
-
-
-def is_path(weights):
-    """Whether ``weights`` names a file (rather than "imagenet" or a source name)."""
-    if isinstance(weights, os.PathLike):
-        return True
-    return isinstance(weights, str) and (os.sep in weights or os.path.exists(weights)
-                                         or weights.endswith((".h5", ".keras", ".pth",
-                                                              ".caffemodel", ".safetensors")))
 
 
 def converted_info(path):
@@ -60,14 +53,6 @@ def source_of(name, weights, source=None):
     return resolve(name, source) if source else None
 
 
-def _merge_variant(variant, kwargs, what):
-    for key, value in variant.items():
-        if key in kwargs and kwargs[key] != value:
-            raise ValueError(f"{what} needs {key}={value!r}; drop the argument or choose "
-                             f"another source. Received: {key}={kwargs[key]!r}")
-    return {**variant, **kwargs}
-
-
 def build_pretrained(name, weights="imagenet", *, source=None, **kwargs):
     """Builds ``name`` with published or local weights.
 
@@ -101,14 +86,16 @@ def build_pretrained(name, weights="imagenet", *, source=None, **kwargs):
         if model != spec.name:
             raise ValueError(f"{path} was converted for {model!r}, not {spec.name!r}. "
                              f"Received: name={name!r}")
-        kwargs = _merge_variant(recorded, kwargs, f"{path} (converted with {recorded})")
+        kwargs = merge_variant(recorded, kwargs, what=f"{path} (converted with {recorded})",
+                               model=spec.name)
         source = source or recorded_source
     if source is None:
         return kcnn.build(spec.name, weights=path, **kwargs), None
     from kcnn.weights import load_weights
 
     found = resolve(spec.name, source)
-    kwargs = _merge_variant(found.variant, kwargs, f"{found.origin} {found.name!r}")
+    kwargs = merge_variant(found.variant, kwargs, what=f"the {found.origin} checkpoint "
+                           f"{found.name!r}", model=spec.name)
     model = load_weights(kcnn.build(spec.name, **kwargs), path, source=found)
     return model, found
 

@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
+import re
 import types
 from collections.abc import Mapping
 
 __all__ = ["WeightSource", "SOURCES", "HASH_LENGTHS", "sources_for", "resolve",
-           "source_names", "models_with_sources"]
+           "source_names", "models_with_sources", "is_path", "merge_variant"]
 
 # Hex digits of each digest; torchvision's sha256 is a prefix (8 digits, in the file name).
 HASH_LENGTHS = {"md5": (32,), "sha1": (40,), "sha256": (8, 64)}
@@ -321,6 +323,37 @@ def source_names(model_name):
     """``("imagenet", <source names>...)`` accepted by ``resolve`` for ``model_name``."""
     found = sources_for(model_name)
     return (("imagenet",) if found else ()) + tuple(s.name for s in found)
+
+
+def is_path(weights):
+    """Whether ``weights`` is a file rather than "imagenet" or a source name: a path object,
+    the path of an existing file, or any string but a single word (letters, digits, ``_``,
+    ``-``), so ``"model.pth"`` or ``"runs/a"`` is a path even before it exists."""
+    if isinstance(weights, os.PathLike):
+        return True
+    return isinstance(weights, str) and (
+        re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", weights) is None or os.path.exists(weights))
+
+
+def merge_variant(variant, kwargs, *, what, model):
+    """``{**variant, **kwargs}``: the builder arguments of a checkpoint's variant under the
+    caller's, refusing one the caller sets to another value.
+
+    Args:
+        variant: the builder arguments the checkpoint needs (``WeightSource.variant``).
+        kwargs: the caller's builder arguments.
+        what: the checkpoint, for the message.
+        model: the network's registered name, for the message.
+
+    Raises:
+        ValueError: naming the first contradicting argument and the value it needs.
+    """
+    for key, value in variant.items():
+        if key in kwargs and kwargs[key] != value:
+            raise ValueError(
+                f"{what} needs {key}={value!r}; leave `{key}` out or choose another source "
+                f"(kcnn.get_spec({model!r}).weights). Received: {key}={kwargs[key]!r}")
+    return {**variant, **kwargs}
 
 
 def resolve(model_name, weights):
