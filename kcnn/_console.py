@@ -32,23 +32,32 @@ __all__ = ["TENSORFLOW_NOISE", "is_tensorflow_noise", "is_tensorflow_info", "qui
            "import_tensorflow", "fit_verbose", "on_terminal"]
 
 # The start-up notices of TensorFlow 2.20-2.21 on a CPU machine, by the C++ file that logs them
-# (the absl prefix is "<L><mmdd> <hh:mm:ss.us> <thread> <file>:<line>] ").
+# (the absl prefix is "<L><mmdd> <hh:mm:ss.us> <thread> <file>:<line>] "). gpu_device.cc's
+# INFO lines ("Created device ...") are noise, its warnings (GPU libraries that could not be
+# loaded: training falls back to the CPU) are not.
 _NOISY_SOURCES = ("port.cc", "cudart_stub.cc", "cpu_feature_guard.cc", "cuda_platform.cc",
                   "cuda_executor.cc", "cuda_diagnostics.cc", "cuda_dnn.cc", "cuda_fft.cc",
-                  "cuda_blas.cc", "computation_placer.cc", "gpu_device.cc",
-                  "tpu_api_dlsym_initializer.cc")
+                  "cuda_blas.cc", "computation_placer.cc", "tpu_api_dlsym_initializer.cc")
+_NOISY_INFO_SOURCES = ("gpu_device.cc",)
 _ABSL_PREFIX = r"[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ "
+
+
+def _sources(names):
+    return r"(?:" + "|".join(re.escape(s) for s in names) + r"):\d+\] "
+
+
 TENSORFLOW_NOISE = (
     re.compile(r"WARNING: All log messages before absl::InitializeLog\(\) is called are "
                r"written to STDERR"),
-    re.compile(_ABSL_PREFIX + r"(?:" + "|".join(re.escape(s) for s in _NOISY_SOURCES)
-               + r"):\d+\] "),
+    re.compile(_ABSL_PREFIX + _sources(_NOISY_SOURCES)),
+    re.compile(_ABSL_PREFIX.replace("[IWE]", "I", 1) + _sources(_NOISY_INFO_SOURCES)),
     # the second line of cpu_feature_guard's notice
     re.compile(r"To enable the following instructions: .*rebuild TensorFlow with the "
                r"appropriate compiler flags\."),
 )
 # Lines of those sources that are real problems are kept, whatever the source file.
-_KEEP = re.compile(r"out of memory|OOM|Check failed|Segmentation|Aborted|Fatal", re.IGNORECASE)
+_KEEP = re.compile(r"out of memory|\bOOM\b|Check failed|Segmentation|Aborted|Fatal|"
+                   r"Ignoring visible gpu device", re.IGNORECASE)
 
 
 def is_tensorflow_noise(line):
@@ -71,7 +80,9 @@ _INFO = re.compile(_ABSL_PREFIX.replace("[IWE]", "I", 1)
 
 def is_tensorflow_info(line):
     """Whether ``line`` is an INFO line of TensorFlow's C++ logging (converters, graph
-    optimizers, the TFLite interpreter) or a start-up notice."""
+    optimizers, the TFLite interpreter) or a start-up notice; real problems never are."""
+    if _KEEP.search(line):
+        return False
     return is_tensorflow_noise(line) or bool(_INFO.match(line))
 
 

@@ -31,6 +31,13 @@ REAL = [
     "E0000 00:00:1796398391.145425    8039 op_kernel.cc:1857] OP_REQUIRES failed at "
     "conv_ops.cc:112 : INVALID_ARGUMENT: input depth must be evenly divisible",
     "E1204 16:02:11.145425    8039 cuda_platform.cc:88] out of memory allocating 4 GiB",
+    # on a GPU machine: why training runs on the CPU
+    "W0000 00:00:1796398391.145425    8039 gpu_device.cc:2344] Cannot dlopen some GPU "
+    "libraries. Please make sure the missing libraries mentioned above are installed properly "
+    "if you would like to use GPU.",
+    "I0000 00:00:1796398391.145425    8039 gpu_device.cc:2011] Ignoring visible gpu device "
+    "(device: 0, name: Quadro K600) with Cuda compute capability 3.0. The minimum required "
+    "Cuda capability is 3.5.",
     "Traceback (most recent call last):",
     "ValueError: `format` must be one of ('saved_model', 'tflite', 'onnx').",
 ]
@@ -40,6 +47,9 @@ TF_CPP_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]|absl:
 
 def test_known_notices_are_noise_and_real_errors_are_not():
     assert all(_console.is_tensorflow_noise(line) for line in NOTICES)
+    assert _console.is_tensorflow_noise(
+        "I0000 00:00:1796398391.145425    8039 gpu_device.cc:2021] Created device "
+        "/job:localhost/replica:0/task:0/device:GPU:0 with 14791 MB memory")
     assert not any(_console.is_tensorflow_noise(line) for line in REAL)
     info = ("I0000 00:00:1796400828.830404    5843 reader.cc:83] Reading SavedModel from: "
             "/tmp/x")
