@@ -68,7 +68,10 @@ class LRFinderResult:
         fig.tight_layout()
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
-        fig.savefig(path)
+        from kcnn._io import atomic_path
+
+        with atomic_path(path) as tmp:  # temporary file, fsync, rename
+            fig.savefig(tmp, format=os.path.splitext(os.fspath(path))[1][1:] or "png")
         self.plot_path = os.fspath(path)
         return self.plot_path
 
