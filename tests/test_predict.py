@@ -163,6 +163,22 @@ def test_convert_writes_kcnn_weights_with_the_variant_recorded(files, tmp_path, 
     assert sorted(os.listdir(tmp_path)) == ["vgg11_tiny.weights.h5"]
 
 
+def test_a_publishers_file_without_source_gets_its_publishers_preprocessing(files, tmp_path):
+    from kcnn.imagenet.pretrained import source_of
+    from tests.test_weights_formats import write_keras_h5, write_torch_zip
+
+    pth = str(tmp_path / "vgg16.pth")
+    write_torch_zip(pth, {"features.0.weight": np.zeros((2, 3, 3, 3), "float32")})
+    assert source_of("vgg16", pth).preprocessing == "torch"  # not keras.applications' caffe
+    assert source_of("resnet50", pth).origin == "torchvision"
+    h5 = str(tmp_path / "vgg16.h5")
+    write_keras_h5(h5, [("fc1", [("kernel", np.zeros((2, 2), "float32"))])])
+    assert source_of("vgg16", h5).name == "keras"
+    assert source_of("vgg11", h5) is None  # no keras.applications VGG-11
+    assert source_of("vgg11", files["weights"]) is None  # kcnn's own file
+    assert source_of("vgg16", pth, "vgg_caffe").name == "vgg_caffe"  # the user's word wins
+
+
 def test_source_variant_contradiction_is_refused(files):
     with pytest.raises(ValueError, match="stride_in_3x3=True"):
         build_pretrained("resnet50", files["weights"], source="torchvision_v1",

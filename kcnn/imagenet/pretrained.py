@@ -38,9 +38,29 @@ def converted_info(path):
         return None
 
 
+def _source_by_format(name, path):
+    """The first of ``name``'s sources published in the format of the file at ``path``,
+    when all such sources share one preprocessing (a torchvision ``.pth`` of vgg16 is
+    torchvision's, not keras.applications'); None otherwise."""
+    from kcnn.weights.checkpoint import CheckpointError, detect_format
+    from kcnn.weights.sources import sources_for
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        return None
+    try:
+        fmt = detect_format(path)
+    except CheckpointError:
+        return None
+    fmt = "torch_zip" if fmt == "safetensors" else fmt  # timm's mirrors of torchvision
+    found = [s for s in sources_for(name) if s.format == fmt]
+    return found[0] if len({s.preprocessing for s in found}) == 1 else None
+
+
 def source_of(name, weights, source=None):
     """The ``WeightSource`` behind ``weights`` ("imagenet", a source name, or a file: the
-    ``source`` given for it or recorded by ``convert``), or None when unknown."""
+    ``source`` given for it, recorded by ``convert``, or told by the file's format), or
+    None when unknown."""
     from kcnn.weights.sources import resolve
 
     if weights is None:
@@ -50,7 +70,7 @@ def source_of(name, weights, source=None):
     if source is None:
         info = converted_info(weights)
         source = info[2] if info else None
-    return resolve(name, source) if source else None
+    return resolve(name, source) if source else _source_by_format(name, weights)
 
 
 def build_pretrained(name, weights="imagenet", *, source=None, **kwargs):
