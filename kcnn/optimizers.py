@@ -18,9 +18,10 @@ Which variables are decayed: the papers' own code decays the weights and not the
 (Krizhevsky's cuda-convnet gives its weight cost ``wc`` to weights only; BVLC Caffe's
 prototxts give every bias ``decay_mult: 0``; Goyal et al. 2017, section 5.1, report that
 ResNet's training did not decay BatchNorm's gamma and beta). kcnn calls *kernels* the
-variables of rank 2 or more whose name is not ``bias``, ``beta`` or ``gamma``; everything
-else (biases, BatchNorm gamma and beta, per-channel coefficients) is decayed only with
-``decay_bias=True``. The choice is part of the optimizer's config, so it survives a
+variables whose name is not ``bias``, ``beta`` or ``gamma`` (:func:`is_kernel`; the rule
+goes by name only, so other learned coefficients, such as LeNet's subsampling
+``coefficient``, count as kernels); biases and BatchNorm gamma and beta are decayed only
+with ``decay_bias=True``. The choice is part of the optimizer's config, so it survives a
 ``.keras`` save and load.
 """
 
