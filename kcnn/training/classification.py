@@ -1,5 +1,6 @@
-"""Pieces the image-classification recipes share: the paper optimizer, compile arguments
-(top-1/top-5, auxiliary losses), and the papers' schedule presets bound to a run.
+"""Pieces the image-classification recipes share: compile arguments (top-1/top-5,
+auxiliary losses) and the papers' schedule presets bound to a run (whose
+``Preset.make_optimizer`` builds the paper's optimizer).
 ``kcnn.training.imagenet.image_folder_recipe`` builds the ImageNet-style recipes (AlexNet,
 VGG, GoogLeNet, ResNet) from a few paper facts.
 """
@@ -11,24 +12,9 @@ import math
 import keras
 
 __all__ = ["AUX_LOSS_WEIGHT", "PRESET_SETTINGS", "classifier_compile", "classifier_metrics",
-           "paper_optimizer", "repeat_labels", "schedule_preset", "steps_per_epoch"]
+           "repeat_labels", "schedule_preset", "steps_per_epoch"]
 
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet: "their loss is added to the total loss ... weighted by 0.3"
-
-
-def paper_optimizer(learning_rate, *, momentum=0.9, weight_decay=0.0, decay_bias=False):
-    """SGD with momentum and the papers' coupled weight decay.
-
-    ``kcnn.optimizers.make_optimizer("sgd", ...)``: AlexNet's rule
-    ``v <- m v - wd lr w - lr g; w <- w + v`` (``kcnn.optimizers.AlexNetSGD``), the weight
-    decay of AlexNet, VGG, GoogLeNet and ResNet alike (not Keras's decoupled
-    ``SGD(weight_decay=...)``), on kernels only unless ``decay_bias``. Without decay it is
-    ``keras.optimizers.SGD``.
-    """
-    from kcnn.optimizers import make_optimizer
-
-    return make_optimizer("sgd", learning_rate=learning_rate, momentum=momentum,
-                          weight_decay=weight_decay, decay_bias=decay_bias)
 
 
 def classifier_metrics(num_classes, *, top5=True):
