@@ -18,7 +18,6 @@ import sys
 import kcnn
 from kcnn import training
 from kcnn.data import cifar, pipelines, synthetic
-from kcnn.training import classification
 
 MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
 setting = training.setting
@@ -91,15 +90,11 @@ def model(cfg, data):
                       **cfg.model_kwargs)
 
 
-def compile_args(cfg, data):
-    return classification.classifier_compile(num_classes=data.num_classes, top5=False)
-
-
 RECIPE = training.Recipe(
     name="resnet_cifar10",
     description=__doc__.split("\n\n")[0],
     config=CifarConfig,
-    data=data, model=model, preset=preset_name, compile_args=compile_args,
+    data=data, model=model, preset=preset_name,
     smoke={"epochs": 1, "steps_per_epoch": 2, "batch_size": 8,
            "model_kwargs": {"stackwise_num_blocks": [1, 1, 1]}},
 )
