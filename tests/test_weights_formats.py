@@ -387,3 +387,24 @@ def test_kcnn_files_are_detected_by_content(tmp_path):
         assert checkpoint.format == "kcnn"
         arrays = sorted((a.shape for a in checkpoint.tensors.values()), key=len)
         assert arrays == [(2,), (3, 2)]
+
+
+def test_kcnn_files_load_without_reading_them_twice(tmp_path, monkeypatch):
+    """load_weights hands kcnn's own files to Keras once their format is known."""
+    import keras
+
+    from kcnn.weights import loader
+
+    def functional():
+        inputs = keras.Input((3,))
+        return keras.Model(inputs, keras.layers.Dense(2, name="d")(inputs), name="m")
+
+    model = functional()
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    monkeypatch.setattr(loader, "read_checkpoint", lambda path: pytest.fail(f"read {path}"))
+    for name in ("m.keras", "m.weights.h5"):
+        other = functional()
+        loader.load_weights(other, tmp_path / name)
+        for a, b in zip(other.weights, model.weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 
-from kcnn.weights.checkpoint import CheckpointError, read_checkpoint
+from kcnn.weights.checkpoint import CheckpointError, detect_format, read_checkpoint
 from kcnn.weights.map_caffe_nets import (alexnet_variant, googlenet_variant, map_alexnet,
                                          map_googlenet)
 from kcnn.weights.map_resnet import map_resnet, resnet_variant
@@ -122,12 +122,11 @@ def load_weights(model, path, *, source=None, skip_top=None):
         raise CheckpointError(f"`weights` must be an existing file (or, through kcnn.build, "
                               f"\"imagenet\" or a source name); no such file. "
                               f"Received: weights={path!r}")
-    checkpoint = read_checkpoint(path)
-    if checkpoint.format == "kcnn":
+    if detect_format(path) == "kcnn":  # Keras loads these itself: not read twice
         from kcnn.weights.kcnn_files import load_kcnn_file
 
         return load_kcnn_file(model, path)
-    plan = _plan(model, checkpoint, source)
+    plan = _plan(model, read_checkpoint(path), source)
     head, fresh = _head(plan, skip_top)
     for _, variable, array, _ in (*plan.entries, *head):
         variable.assign(array.astype(variable.dtype))
