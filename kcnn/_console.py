@@ -7,11 +7,14 @@ are on", "Could not find cuda drivers", the CPU-instruction notice and, on a mac
 GPU, an ``E`` line "failed call to cuInit". ``TF_CPP_MIN_LOG_LEVEL`` does not reach the lines
 written before absl is initialized, and only a value set *before* TensorFlow loads counts.
 
-:func:`quiet_tensorflow_start` therefore redirects file descriptor 2 to a temporary file while
-TensorFlow (or Keras on its TensorFlow backend) loads and lists its devices, then writes back
-every line that is not one of those known notices: warnings and errors of any other kind stay
-visible, in order. Nothing is filtered when the user set ``TF_CPP_MIN_LOG_LEVEL=0`` (asking for
-all of TensorFlow's messages), and the variable itself is never changed. oneDNN stays on
+:func:`quiet_tensorflow_start` therefore redirects file descriptor 2 while TensorFlow (or
+Keras on its TensorFlow backend) loads and lists its devices, and writes through every line
+that is not one of those known notices: warnings and errors of any other kind stay visible, in
+order. The lines pass through a small filtering process reading a pipe, so that what was
+written before a crash inside the block (a fatal ``F`` line, then ``abort()``, as on a CPU
+without the instructions TensorFlow was built for) still reaches the terminal. Nothing is
+filtered when the user set ``TF_CPP_MIN_LOG_LEVEL=0`` (asking for all of TensorFlow's
+messages), and the variable itself is never changed. oneDNN stays on
 (``TF_ENABLE_ONEDNN_OPTS=0`` would change the numerics).
 
 :func:`fit_verbose` is the Keras verbosity for training progress: ``1`` (a progress bar
@@ -24,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import subprocess
 import sys
 import tempfile
 
@@ -94,7 +98,7 @@ def quiet_tensorflow_info():
     if _user_wants_all_logs():
         yield
         return
-    with quiet_stderr(keep=lambda line: not is_tensorflow_info(line)):
+    with quiet_stderr(drop=is_tensorflow_info):
         yield
 
 
@@ -102,43 +106,88 @@ def _user_wants_all_logs():
     return os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() == "0"
 
 
-@contextlib.contextmanager
-def quiet_stderr(keep=lambda line: not is_tensorflow_noise(line)):
-    """Capture what is written to file descriptor 2 (C++ and Python alike) inside the
-    block, then write back the lines ``keep`` accepts, in order.
-
-    The capture goes to a temporary file (a pipe could fill up and block the writer); the
-    lines are written back also when the block raises. Does nothing when fd 2 cannot be
-    duplicated.
-    """
+def _flush_stderr():
     try:
         sys.stderr.flush()
     except (AttributeError, ValueError, OSError):
         pass
+
+
+# The filtering process: this file loaded on its own (``import kcnn`` would load TensorFlow),
+# copying its standard input to its fd 2 without the lines the named function drops.
+_FILTER_PROCESS = (
+    "import importlib.util, sys\n"
+    "spec = importlib.util.spec_from_file_location('kcnn_console_filter', sys.argv[1])\n"
+    "module = importlib.util.module_from_spec(spec)\n"
+    "spec.loader.exec_module(module)\n"
+    "module._filter_lines(getattr(module, sys.argv[2]))\n")
+
+
+def _filter_lines(drop):
+    """The filtering process's loop: standard input to fd 2, line by line, without the lines
+    ``drop`` accepts."""
+    for raw in sys.stdin.buffer:
+        if not drop(raw.decode("utf-8", errors="replace")):
+            os.write(2, raw)
+
+
+def _start_filter(drop):
+    """The filtering process for ``drop`` (a function of this module), or None when it cannot
+    be started."""
+    if not sys.executable or getattr(sys, "frozen", False) or \
+            globals().get(getattr(drop, "__name__", None)) is not drop:
+        return None  # no Python interpreter to run it, or not a filter it can name
+    try:
+        # its own session: a Ctrl-C meant for the program does not end the filter first
+        return subprocess.Popen([sys.executable, "-S", "-I", "-c", _FILTER_PROCESS, __file__,
+                                 drop.__name__], stdin=subprocess.PIPE,
+                                start_new_session=True)
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def quiet_stderr(drop=is_tensorflow_noise):
+    """Filter what is written to file descriptor 2 (C++ and Python alike) inside the block:
+    the lines ``drop`` accepts are removed, the others written through, in order.
+
+    With ``drop`` one of this module's functions (``is_tensorflow_noise``,
+    ``is_tensorflow_info``), fd 2 is a pipe to a filtering process, which writes the lines
+    through as they come and still does after a crash of this process. Otherwise (or when
+    that process cannot start) the block writes to a temporary file whose lines are written
+    back when it ends, also when it raises. Does nothing when fd 2 cannot be duplicated.
+    """
+    _flush_stderr()
     try:
         saved = os.dup(2)
     except OSError:
         yield
         return
-    capture = tempfile.TemporaryFile(mode="w+b")
+    process = _start_filter(drop)
+    sink = process.stdin if process is not None else tempfile.TemporaryFile(mode="w+b")
     try:
-        os.dup2(capture.fileno(), 2)
+        os.dup2(sink.fileno(), 2)
         try:
             yield
         finally:
-            try:
-                sys.stderr.flush()
-            except (AttributeError, ValueError, OSError):
-                pass
+            _flush_stderr()
             os.dup2(saved, 2)
-            capture.seek(0)
-            text = capture.read().decode("utf-8", errors="replace")
-            kept = "".join(line for line in text.splitlines(keepends=True) if keep(line))
-            if kept:
-                os.write(2, kept.encode("utf-8"))
+            if process is not None:
+                sink.close()  # the filter reads to the end, writes the rest and exits
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass  # a process started in the block holds the pipe: the filter serves it
+            else:
+                sink.seek(0)
+                text = sink.read().decode("utf-8", errors="replace")
+                kept = "".join(line for line in text.splitlines(keepends=True)
+                               if not drop(line))
+                if kept:
+                    os.write(2, kept.encode("utf-8"))
     finally:
         os.close(saved)
-        capture.close()
+        sink.close()
 
 
 def _keras_backend_is_tensorflow():

@@ -75,6 +75,26 @@ def test_lines_are_written_back_when_the_block_fails(capfd):
     assert capfd.readouterr().err.splitlines() == [REAL[0]]
 
 
+def test_what_was_written_before_a_crash_in_the_block_is_kept():
+    """A fatal line then abort() inside the filter (TensorFlow on a CPU without the
+    instructions it was built for): the line reaches stderr, the notices do not."""
+    fatal = ("F0000 00:00:1796398384.764416    8039 cpu_feature_guard.cc:213] The TensorFlow "
+             "library was compiled to use AVX instructions, but these aren't available on "
+             "your machine.")
+    code = ("import importlib.util, os, sys\n"     # _console alone: no TensorFlow to load
+            "spec = importlib.util.spec_from_file_location('console', sys.argv[1])\n"
+            "console = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(console)\n"
+            "with console.quiet_stderr():\n"
+            "    os.write(2, sys.argv[2].encode())\n"
+            "    os.abort()\n")
+    proc = subprocess.run([sys.executable, "-c", code, _console.__file__,
+                           f"{NOTICES[2]}\n{fatal}\n{NOTICES[0]}\n"],
+                          capture_output=True, timeout=60)
+    assert proc.returncode != 0
+    assert proc.stderr.decode().splitlines() == [fatal]
+
+
 def test_a_user_asking_for_every_log_gets_it(capfd, monkeypatch):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
     with _console.quiet_tensorflow_info():
