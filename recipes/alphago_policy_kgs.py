@@ -25,6 +25,7 @@ import tempfile
 
 import kcnn
 from kcnn import training
+from kcnn.schedules import PRESETS
 from kcnn.training import classification
 
 setting = training.setting
@@ -44,7 +45,7 @@ class PolicyConfig(training.Config):
     num_layers: int = setting(12, "hidden convolution layers (12)", minimum=2)
     epochs: int = setting(185, "185 passes over 29.4M positions at batch 16 are the "
                                "paper's 340M steps", minimum=1)
-    batch_size: int = 16
+    batch_size: int = PRESETS["alphago"].batch_size
     lr: float | None = setting(None, "initial rate (default: 0.003 at batch 16, scaled "
                                      "linearly with --batch-size), halved every 80M steps",
                                minimum=0.0, exclusive_minimum=True)

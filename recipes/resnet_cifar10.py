@@ -18,9 +18,11 @@ import sys
 import kcnn
 from kcnn import training
 from kcnn.data import cifar, pipelines, synthetic
+from kcnn.schedules import PRESETS
 
 MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
 setting = training.setting
+PAPER = PRESETS["resnet_cifar"]  # resnet110_cifar differs only by its warmup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,13 +32,13 @@ class CifarConfig(training.Config):
     model_kwargs: dict = setting({}, "JSON builder arguments, e.g. '{\"shortcut\": \"B\"}'")
     epochs: int = setting(182, "182 epochs of 352 batches are the paper's 64k "
                                          "iterations", minimum=1)
-    batch_size: int = 128
+    batch_size: int = PAPER.batch_size
     lr: float | None = setting(None, "initial rate (default: 0.1 at batch 128, scaled "
                                      "linearly with --batch-size)", minimum=0.0,
                                exclusive_minimum=True)
     warmup_epochs: float | None = setting(None, "linear warmup (default: 5 epochs when the "
                                                 "batch exceeds 128)", minimum=0.0)
-    weight_decay: float = setting(1e-4, "coupled L2 weight decay of the kernels (in the "
+    weight_decay: float = setting(PAPER.weight_decay, "coupled L2 weight decay of the kernels (in the "
                                         "momentum update)", minimum=0.0)
     preset: str = setting("auto", "schedule preset: auto (resnet110_cifar for ResNet-110, "
                                   "else resnet_cifar), resnet_cifar or resnet110_cifar",
