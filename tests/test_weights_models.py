@@ -22,7 +22,7 @@ import kcnn
 from kcnn.weights import (CheckpointError, VariantError, WeightsMismatchError,
                           load_weights)
 from tests.test_weights_formats import (V1, keras_model_layers, pb_float, pb_layer,
-                                        pb_varint, _field, write_caffemodel, write_keras_h5,
+                                        pb_string, pb_varint, _field, write_caffemodel, write_keras_h5,
                                         write_safetensors, write_torch_zip)
 
 RNG = np.random.default_rng(2024)
@@ -457,6 +457,12 @@ def test_bvlc_alexnet_two_towers_caffe_lrn_and_round_up_pooling(tmp_path):
         load_weights(kcnn.build("alexnet", **kwargs), path)
     with pytest.raises(VariantError, match="lrn_k=1.0.*Received: lrn_k=2.0"):
         load_weights(kcnn.build("alexnet", groups=2, **kwargs), path)
+    # the same net without its LRN layers is the lrn=None variant
+    plain = tmp_path / "alexnet_no_lrn.caffemodel"
+    norms = (pb_string(4, "norm1"), pb_string(4, "norm2"))
+    write_caffemodel(plain, [layer for layer in layers if not layer.startswith(norms)], v1=True)
+    with pytest.raises(VariantError, match="lrn=None.*Received: lrn='paper'"):
+        load_weights(model, plain)
     # a truncated caffemodel
     data = path.read_bytes()
     (tmp_path / "cut.caffemodel").write_bytes(data[: len(data) - 100])

@@ -31,12 +31,17 @@ def alexnet_variant(checkpoint):
     conv1, conv2 = checkpoint.layer("conv1"), checkpoint.layer("conv2")
     if conv1 and conv2 and conv2[0].ndim == 4 and conv2[0].shape[1]:
         variant["groups"] = int(conv1[0].shape[0] // conv2[0].shape[1])
+    # Caffe writes every layer of the net, those without blobs too: a file without LRN
+    # layers is a network without LRN (lrn=None), not one whose LRN is unknown.
     order = list(checkpoint.layer_types)
-    if "norm1" in checkpoint.layer_types:
-        lrn = checkpoint.params.get("norm1", {})
-        variant["lrn"] = ("paper" if "pool1" not in order
-                          or order.index("norm1") < order.index("pool1") else "caffenet")
-        variant["lrn_k"] = float(lrn.get("k", 1.0))
+    norms = [n for n in order if checkpoint.layer_types[n] == "LRN"]
+    pools = [n for n in order if checkpoint.layer_types[n] == "Pooling"]
+    if not norms:
+        variant["lrn"] = None
+    else:
+        variant["lrn"] = ("paper" if not pools or order.index(norms[0]) < order.index(pools[0])
+                          else "caffenet")
+        variant["lrn_k"] = float(checkpoint.params.get(norms[0], {}).get("k", 1.0))
         variant["lrn_convention"] = "caffe"
     return "a Caffe AlexNet (BVLC)", variant
 
