@@ -10,8 +10,8 @@ compile_args=..., callbacks=..., evaluate=..., smoke={...})`` and
 writes nothing), and ``run`` then
 
 1. creates the strategy (``--strategy``) and checks the run folder (``RunDirectory``):
-   same configuration -> resume or report the finished run, different -> refuse unless
-   ``--overwrite``;
+   same configuration -> resume or report the finished run, different -> refuse;
+   ``--overwrite`` starts afresh (the old run is deleted when training starts, step 4);
 2. seeds (``--seed``, ``--deterministic``), sets the dtype policy (``--precision``);
 3. builds data, then the model, and inside ``strategy.scope()`` the recipe's schedule
    preset, once: its optimizer goes to ``model.compile``, its callbacks to training;
@@ -20,8 +20,8 @@ writes nothing), and ``run`` then
 5. saves model.keras, evaluates the test set (top-1/top-5, centre or multi-crop), writes
    metrics.json and curves.png, prints the summary and ``test accuracy: 0.xxxx``.
 
-Helpers for image classifiers live in ``kcnn.training.classification`` (paper optimizer,
-compile arguments, the schedule preset bound to a run) and ``kcnn.training.imagenet``
+Helpers for image classifiers live in ``kcnn.training.classification`` (compile
+arguments, the schedule preset bound to a run) and ``kcnn.training.imagenet``
 (``image_folder_recipe``); ``kcnn.training.toy`` is a recipe that trains in seconds.
 ``kcnn train <recipe>`` finds recipe files as ``kcnn.training.cli`` describes.
 """
