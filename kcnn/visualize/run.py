@@ -187,8 +187,7 @@ def _recipe_data(config):
     from kcnn.training.cli import find_recipe, load_recipe_module
 
     recipe = load_recipe_module(find_recipe(config["recipe"])).RECIPE
-    make = getattr(recipe, "configure", None) or recipe.config
-    return recipe.data(make(**config.get("config", {})))
+    return recipe.data(recipe.configure(**config.get("config", {})))
 
 
 def cli_main(argv=None):
@@ -215,9 +214,9 @@ def cli_main(argv=None):
         print(f"kcnn show: no model.keras in {args.run} (the run has not finished); "
               "no pictures", file=sys.stderr)
         return 1
-    import kcnn  # noqa: F401  (registers kcnn's layers for loading)
+    from kcnn.saving import load_model
 
-    model = keras.saving.load_model(model_path, compile=False)
+    model = load_model(model_path, compile=False)
     config = _read_json(os.path.join(args.run, "config.json"))
     try:
         data = _recipe_data(config)
