@@ -419,6 +419,26 @@ def test_oversized_models_are_skipped_without_stopping_the_sweep(tmp_path, monke
     assert "3 sampled models exceeded --max-params" in out
 
 
+def test_grid_runs_oversized_points_as_trials_that_neither_fail_the_sweep_nor_use_the_budget(
+        tmp_path, capsys):
+    # The grid visits 64, 32, 16 (all over the limit: three in a row, the failure limit) and
+    # then 4, which is the one trial of the budget.
+    fixed = dict(FIXED_CONVNET, num_stages=1, kernel_size_1=3, filters=[64, 32, 16, 4])
+    result = tuning.search(
+        "convnet", "digits", tuner="grid", max_trials=1, epochs=1, image_size=8, limit=128,
+        output=str(tmp_path / "sweep"), overrides=fixed, max_params=1000, retrain="none",
+        early_stopping=None, seed=3)
+    rows = {r["hyperparameters"]["filters"]: r for r in result.rows}
+    assert sorted(rows) == [4, 16, 32, 64]
+    for f in (64, 32, 16):
+        assert rows[f]["status"] == "oversized" and rows[f]["trial_id"] is not None
+        assert rows[f]["params"] == 10 * f + (16 * f + 1) * 10 and rows[f]["score"] is None
+    assert rows[4]["status"] == "COMPLETED" and rows[4]["score"] is not None
+    tuning.cli._print_summary(result)
+    out = capsys.readouterr().out
+    assert "1 of 4 trials finished" in out and "3 sampled models exceeded --max-params" in out
+
+
 def _train_graphs():
     """Traced Keras train steps still alive in this process."""
     import gc
