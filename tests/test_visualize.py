@@ -54,6 +54,34 @@ def test_grad_cam_default_layer_is_c3_and_cells_sit_where_the_geometry_puts_them
     assert cam.min() >= 0 and np.allclose(cam.reshape(4, -1).max(1), 1.0)
 
 
+def test_grad_cam_is_the_papers_formula_on_the_logits(digits_lenet):
+    """Selvaraju et al.'s eq. (1)-(2) computed here with a GradientTape of its own: weights
+    alpha_k = mean over the map of d logit_c / d A^k, ReLU(sum_k alpha_k A^k) at C3's 10x10
+    cells (centred on pixels 6.5 + 2i), interpolated linearly between the cell centres and
+    divided by its maximum."""
+    import tensorflow as tf
+
+    model, images, labels, _ = digits_lenet
+    x = tf.constant(images[:4])
+    split = keras.Model(model.inputs, [model.get_layer("c3_act").output,
+                                       model.get_layer("f6_act").output])
+    head = model.get_layer("predictions")
+    with tf.GradientTape() as tape:
+        maps, features = split(x, training=False)
+        logits = tf.matmul(features, head.kernel) + head.bias   # before the softmax
+        picked = tf.reduce_sum(tf.gather(logits, labels[:4], axis=1, batch_dims=1))
+    grads = tape.gradient(picked, maps).numpy()
+    cells = np.maximum((grads.mean(axis=(1, 2), keepdims=True) * maps.numpy()).sum(-1), 0)
+    centres, pixels = 6.5 + 2.0 * np.arange(10), np.arange(32)
+    expected = np.empty((4, 32, 32))
+    for i, cam in enumerate(cells):
+        rows = np.stack([np.interp(pixels, centres, r) for r in cam])           # (10, 32)
+        expected[i] = np.stack([np.interp(pixels, centres, c) for c in rows.T]).T
+        expected[i] /= expected[i].max()
+    np.testing.assert_allclose(visualize.grad_cam(model, images[:4], labels[:4]), expected,
+                               atol=1e-5)
+
+
 def test_grad_cam_of_the_true_class_lies_on_the_strokes(digits_lenet):
     model, images, labels, ink = digits_lenet
     cam = visualize.grad_cam(model, images, labels)
