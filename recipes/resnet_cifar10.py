@@ -38,8 +38,9 @@ class CifarConfig(training.Config):
                                exclusive_minimum=True)
     warmup_epochs: float | None = setting(None, "linear warmup (default: 5 epochs when the "
                                                 "batch exceeds 128)", minimum=0.0)
-    weight_decay: float = setting(PAPER.weight_decay, "coupled L2 weight decay of the kernels (in the "
-                                        "momentum update)", minimum=0.0)
+    weight_decay: float = setting(PAPER.weight_decay, "coupled L2 weight decay of the "
+                                                    "kernels (in the momentum update)",
+                                  minimum=0.0)
     preset: str = setting("auto", "schedule preset: auto (resnet110_cifar for ResNet-110, "
                                   "else resnet_cifar), resnet_cifar or resnet110_cifar",
                           choices=("auto", "resnet_cifar", "resnet110_cifar"))

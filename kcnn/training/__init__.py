@@ -16,7 +16,8 @@ writes nothing), and ``run`` then
 3. builds data, then the model, and inside ``strategy.scope()`` the recipe's schedule
    preset, once: its optimizer goes to ``model.compile``, its callbacks to training;
 4. writes config.json with the software versions (training starts), trains with
-   ``model.fit`` (default, mirrored) or kcnn's ``strategy.run`` loop (multi_worker), with checkpoints, backup, history, TensorBoard and the NaN guard;
+   ``model.fit`` (default, mirrored) or kcnn's ``strategy.run`` loop (multi_worker), with
+   checkpoints, backup, history, TensorBoard and the NaN guard;
 5. saves model.keras, evaluates the test set (top-1/top-5, centre or multi-crop), writes
    metrics.json and curves.png, prints the summary and ``test accuracy: 0.xxxx``.
 

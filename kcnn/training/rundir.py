@@ -15,8 +15,9 @@ Layout of ``runs/<recipe>/``::
 A folder belongs to one configuration: running again with the same settings resumes (or,
 when the run has finished, reports its result again); different settings are refused unless
 ``overwrite`` is given, which starts afresh: the old run is deleted only when training
-starts (``write_config``), so a command that fails while building its data or model keeps it. One process at a time writes a folder (``kcnn._io.FolderLock`` on
-``.lock``); a second is refused at once.
+starts (``write_config``), so a command that fails while building its data or model keeps
+it. One process at a time writes a folder (``kcnn._io.FolderLock`` on ``.lock``); a second
+is refused at once.
 
 Every file is written atomically (``kcnn._io``), and the end of an epoch commits in one order:
 history, learning-rate state, checkpoint, then the backup. Resuming loads the newest readable
