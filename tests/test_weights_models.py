@@ -463,6 +463,14 @@ def test_bvlc_alexnet_two_towers_caffe_lrn_and_round_up_pooling(tmp_path):
     write_caffemodel(plain, [layer for layer in layers if not layer.startswith(norms)], v1=True)
     with pytest.raises(VariantError, match="lrn=None.*Received: lrn='paper'"):
         load_weights(model, plain)
+    # an LRN no builder argument reproduces (alpha 1e-3) is refused, naming the layer
+    other_lrn = _field(18, 2, pb_varint(1, 5) + pb_float(2, 1e-3) + pb_float(3, 0.75)
+                       + pb_float(5, 1.0))
+    odd = tmp_path / "alexnet_other_lrn.caffemodel"
+    write_caffemodel(odd, [layer.replace(lrn, other_lrn) for layer in layers], v1=True)
+    with pytest.raises(WeightsMismatchError, match=r"layer 'norm1': LRN alpha / size is "
+                                                   r"2e-05 in the model but 0.0002"):
+        load_weights(model, odd)
     # a truncated caffemodel
     data = path.read_bytes()
     (tmp_path / "cut.caffemodel").write_bytes(data[: len(data) - 100])
@@ -554,8 +562,9 @@ def bvlc_googlenet_caffemodel(path, model):
     for layer in model.layers:
         if layer.name.startswith(("conv1_7", "conv2_")) and layer.weights:
             put(layer.name.replace("_", "/", 1), layer)
-        elif layer.name == "pool1_norm1":
-            layers.append(pb_layer("pool1/norm1", V1["LRN"], [], v1=True))
+        elif layer.name == "pool1_norm1":  # BVLC's lrn_param; k is Caffe's default, 1
+            lrn = _field(18, 2, pb_varint(1, 5) + pb_float(2, 1e-4) + pb_float(3, 0.75))
+            layers.append(pb_layer("pool1/norm1", V1["LRN"], [], v1=True, extra=lrn))
         elif layer.name.startswith("inception"):
             for sub in ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj"):
                 branch = getattr(layer, f"branch_{sub}")

@@ -15,10 +15,14 @@ classifier ``loss3/classifier`` is ``predictions``; the auxiliary classifiers ``
 
 from __future__ import annotations
 
+import math
+
 from kcnn.layers.inception import InceptionModule
+from kcnn.layers.normalization import LocalResponseNormalization
 from kcnn.weights.plan import reader_for
 
-__all__ = ["alexnet_variant", "map_alexnet", "googlenet_variant", "map_googlenet"]
+__all__ = ["alexnet_variant", "map_alexnet", "googlenet_variant", "map_googlenet",
+           "check_lrn"]
 
 INCEPTION_BRANCHES = {"branch_1x1": "1x1", "branch_3x3_reduce": "3x3_reduce",
                       "branch_3x3": "3x3", "branch_5x5_reduce": "5x5_reduce",
@@ -46,9 +50,31 @@ def alexnet_variant(checkpoint):
     return "a Caffe AlexNet (BVLC)", variant
 
 
+def check_lrn(plan):
+    """The model's LRN layers compute what the file's do, in order: the same window,
+    exponent, constant and scale of the sum (Caffe's ``alpha / local_size``). The variant
+    check names ``lrn_k`` and ``lrn_convention``; this refuses what no builder argument
+    sets (another ``local_size``, ``alpha`` or ``beta``), which has no weights to differ."""
+    checkpoint = plan.checkpoint
+    theirs = [(name, checkpoint.params.get(name, {})) for name, kind
+              in checkpoint.layer_types.items() if kind == "LRN"]
+    ours = [layer for layer in plan.model.layers
+            if isinstance(layer, LocalResponseNormalization)]
+    for layer, (name, p) in zip(ours, theirs):
+        for what, mine, file in (("size", layer.size, p.get("local_size", 5)),
+                                 ("beta", layer.beta, p.get("beta", 0.75)),
+                                 ("k", layer.k, p.get("k", 1.0)),
+                                 ("alpha / size", layer.effective_alpha,
+                                  p.get("alpha", 1.0) / p.get("local_size", 5))):
+            if not math.isclose(mine, file, rel_tol=1e-5):
+                plan.fail(f"layer {layer.name!r}: LRN {what} is {mine:g} in the model but "
+                          f"{file:g} in the file's LRN layer {name!r}.")
+
+
 def map_alexnet(plan):
     model = plan.model
     reader = reader_for(plan)
+    check_lrn(plan)
     for name in ("conv1", "conv2", "conv3", "conv4", "conv5"):
         reader.conv_biased(model.get_layer(name), name, where=name)
     names = {layer.name for layer in model.layers}
@@ -76,6 +102,7 @@ def googlenet_variant(checkpoint):
 def map_googlenet(plan):
     model = plan.model
     reader = reader_for(plan)
+    check_lrn(plan)
     names = {layer.name for layer in model.layers}
     for layer in model.layers:
         if isinstance(layer, InceptionModule):
