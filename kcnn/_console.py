@@ -134,9 +134,9 @@ def _filter_lines(drop):
 def _start_filter(drop):
     """The filtering process for ``drop`` (a function of this module), or None when it cannot
     be started."""
-    if not sys.executable or getattr(sys, "frozen", False) or \
-            globals().get(getattr(drop, "__name__", None)) is not drop:
-        return None  # no Python interpreter to run it, or not a filter it can name
+    if not sys.executable or getattr(sys, "frozen", False) or not os.path.isfile(__file__) \
+            or globals().get(getattr(drop, "__name__", None)) is not drop:
+        return None  # no Python or no file of this module to run, or not a filter it can name
     try:
         # its own session: a Ctrl-C meant for the program does not end the filter first
         return subprocess.Popen([sys.executable, "-S", "-I", "-c", _FILTER_PROCESS, __file__,
