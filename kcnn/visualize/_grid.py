@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 __all__ = ["tile", "grid_shape", "display_image", "symmetric_limit", "new_figure", "margins",
-           "finish", "check_path", "to_numpy"]
+           "finish", "check_path", "to_numpy", "first_input"]
 
 SUFFIXES = (".png", ".svg", ".pdf", ".jpg")
 
@@ -73,6 +73,14 @@ def to_numpy(x):
     import keras
 
     return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(x, "float32")))
+
+
+def first_input(layer):
+    """The first input tensor of ``layer``'s first call in the model's graph, or None."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes or not nodes[0].input_tensors:
+        return None
+    return nodes[0].input_tensors[0]
 
 
 def check_path(path, *, argument="path"):

@@ -40,13 +40,6 @@ def _producer(tensor):
     return tensor._keras_history.operation
 
 
-def _input_of(layer):
-    nodes = getattr(layer, "_inbound_nodes", None) or []
-    if not nodes or not nodes[0].input_tensors:
-        return None
-    return nodes[0].input_tensors[0]
-
-
 def _is_convolutional(layer):
     from kcnn.visualize.filters import _layer_kernel
 
@@ -78,7 +71,7 @@ def default_cam_layer(model):
         if big and _is_convolutional(layer):
             chosen = layer.name
         elif chosen is not None and type(layer).__name__ in _ELEMENTWISE:
-            source = _input_of(layer)
+            source = _grid.first_input(layer)
             if source is not None and _producer(source).name == chosen:
                 chosen = layer.name
     if chosen is None:
@@ -97,7 +90,7 @@ def _score_head(model):
     activation = getattr(last, "activation", None)
     is_softmax = getattr(activation, "__name__", "") == "softmax" or \
         type(last).__name__ == "Softmax"
-    source = _input_of(last)
+    source = _grid.first_input(last)
     if not is_softmax or source is None or _producer(source) not in model.layers:
         return last.name, lambda t: keras.ops.cast(t, "float32"), False
     if type(last).__name__ == "Dense":
@@ -197,7 +190,7 @@ def cell_centres(model, layer):
     current = model.get_layer(layer)
     while current is not None and type(current).__name__ != "InputLayer":
         chain.append(current)
-        source = _input_of(current)
+        source = _grid.first_input(current)
         current = _producer(source) if source is not None else None
     a, b = [0.0, 0.0], [1.0, 1.0]
     for item in reversed(chain):

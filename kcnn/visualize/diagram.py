@@ -183,10 +183,8 @@ def _chain_order(model, names):
 
 def _source(layer):
     """Name of the layer whose output ``layer`` reads first, or None."""
-    nodes = getattr(layer, "_inbound_nodes", None) or []
-    if not nodes or not nodes[0].input_tensors:
-        return None
-    return nodes[0].input_tensors[0]._keras_history.operation.name
+    tensor = _grid.first_input(layer)
+    return None if tensor is None else tensor._keras_history.operation.name
 
 
 def _pad_text(padding):

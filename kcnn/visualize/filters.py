@@ -42,9 +42,8 @@ def conv_layers(model):
     for layer in model.layers:
         if _layer_kernel(layer) is not None:
             found[layer.name] = layer
-        nodes = getattr(layer, "_inbound_nodes", None) or []
-        in_shape = tuple(nodes[0].input_tensors[0].shape) if nodes and \
-            nodes[0].input_tensors else None
+        tensor = _grid.first_input(layer)
+        in_shape = None if tensor is None else tuple(tensor.shape)
         for sub in _sublayers(layer, in_shape):
             if _layer_kernel(sub) is not None:
                 found[f"{layer.name}/{sub.name}"] = sub
