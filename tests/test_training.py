@@ -376,6 +376,23 @@ def test_an_error_raised_while_training_keeps_its_traceback_and_frees_the_folder
         pass
 
 
+def test_every_worker_reads_the_chiefs_learning_rate_state_and_only_the_chief_writes_it(
+        tmp_path):
+    from kcnn.training import classification
+
+    cfg = toy_recipe().configure()
+    data = training.Data(train=None, test=None, num_classes=4, train_size=48)
+    shared = str(tmp_path / "run" / "schedule_state.json")
+    for chief in (True, False):
+        run = training.RunDirectory(tmp_path / "run", recipe="toy", config=cfg.to_dict(),
+                                    chief=chief)
+        try:
+            (callback,) = classification.schedule_preset("alexnet", cfg, data, run).callbacks
+            assert (callback.state_path, callback.write_state) == (shared, chief)
+        finally:
+            run.cleanup()
+
+
 def test_a_run_builds_its_preset_once_and_trains_with_its_optimizer_and_callbacks(
         tmp_path, monkeypatch):
     from kcnn.optimizers import AlexNetSGD

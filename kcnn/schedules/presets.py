@@ -240,7 +240,7 @@ def list_presets():
 
 def preset(name, *, steps_per_epoch=None, batch_size=None, learning_rate=None,
            warmup_epochs=None, weight_decay=None, monitor=None, patience=None,
-           state_path=None):
+           state_path=None, write_state=True):
     """The paper's optimizer settings and rate schedule for ``name``.
 
     ======================  =====================================================================
@@ -285,6 +285,8 @@ def preset(name, *, steps_per_epoch=None, batch_size=None, learning_rate=None,
         patience: epochs without improvement before a plateau reduction; None for the
             preset's (5).
         state_path: JSON file where the callbacks keep their state for resuming.
+        write_state: whether these callbacks write ``state_path`` (False on every worker of
+            a multi-worker run but the chief: they read the chief's).
 
     Returns:
         A :class:`Preset`.
@@ -345,7 +347,7 @@ def preset(name, *, steps_per_epoch=None, batch_size=None, learning_rate=None,
         callback = ReduceOnPlateau(base, monitor=monitor, factor=0.1, patience=patience,
                                    max_reductions=paper.reductions, unit=unit,
                                    update="batch" if warmup else "epoch",
-                                   state_path=state_path)
+                                   state_path=state_path, write_state=write_state)
         return Preset(schedule=None, unit=unit, callbacks=[callback], epochs=epochs,
                       total_steps=total, warmup=warmup, **common)
 
@@ -358,7 +360,7 @@ def preset(name, *, steps_per_epoch=None, batch_size=None, learning_rate=None,
             schedule = Warmup(schedule, warmup, start_learning_rate=start)
         callback = ScheduleCallback(schedule, unit=unit,
                                     update="batch" if warmup or unit == "step" else "epoch",
-                                    state_path=state_path)
+                                    state_path=state_path, write_state=write_state)
         return Preset(schedule=schedule, unit=unit, callbacks=[callback], epochs=paper.epochs,
                       total_steps=paper.epochs * steps_per_epoch if steps_per_epoch else None,
                       warmup=warmup, **common)
@@ -375,7 +377,8 @@ def preset(name, *, steps_per_epoch=None, batch_size=None, learning_rate=None,
             warmup = warmup_epochs * per_epoch
             if warmup:
                 schedule = Warmup(schedule, warmup, start_learning_rate=start)
-        callback = ScheduleCallback(schedule, unit="step", state_path=state_path)
+        callback = ScheduleCallback(schedule, unit="step", state_path=state_path,
+                                write_state=write_state)
         return Preset(schedule=schedule, unit="step", callbacks=[callback],
                       epochs=math.ceil(total / per_epoch), total_steps=total, warmup=warmup,
                       **common)
@@ -386,6 +389,7 @@ def preset(name, *, steps_per_epoch=None, batch_size=None, learning_rate=None,
     warmup = warmup_epochs * per_epoch
     if warmup:
         schedule = Warmup(schedule, warmup, start_learning_rate=start)
-    callback = ScheduleCallback(schedule, unit="step", state_path=state_path)
+    callback = ScheduleCallback(schedule, unit="step", state_path=state_path,
+                                write_state=write_state)
     return Preset(schedule=schedule, unit="step", callbacks=[callback], epochs=None,
                   total_steps=iterations(paper.total_steps), warmup=warmup, **common)

@@ -72,6 +72,9 @@ def schedule_preset(name, cfg, data, run=None):
     declared = {s.name for s in cfg.settings()}
     overrides = {argument: getattr(cfg, key) for key, argument in PRESET_SETTINGS.items()
                  if key in declared and getattr(cfg, key) is not None}
+    # Every worker of a multi-worker run reads the chief's state (the same rate everywhere
+    # after a resume); only the chief writes it.
     return schedules.preset(name, steps_per_epoch=steps_per_epoch(cfg, data),
                             batch_size=cfg.batch_size,
-                            state_path=run.schedule_state_path if run else None, **overrides)
+                            state_path=run.shared_schedule_state_path if run else None,
+                            write_state=run.chief if run else True, **overrides)

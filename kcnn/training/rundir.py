@@ -136,6 +136,12 @@ class RunDirectory:
         return self.path("schedule_state.json")
 
     @property
+    def shared_schedule_state_path(self):
+        """The chief's ``schedule_state.json``, which every worker's preset callbacks read
+        (only the chief's write it), so that all workers resume with the same rate."""
+        return os.path.join(self.shared_root, "schedule_state.json")
+
+    @property
     def log_dir(self):
         return self.path("logs")
 
