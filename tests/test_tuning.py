@@ -191,6 +191,7 @@ def test_trial_optimizer_comes_from_make_optimizer_and_plateau_from_the_preset(t
     ({"batch_size": [0, 32]}, "batch_size` must be positive"),
     ({"weight_decay": -1e-4}, "weight_decay` must be >= 0"),
     ({"optimizer": "sgd", "momentum": 1.5}, r"momentum` must be in \[0, 0.999\]"),
+    ({"dense_layers": 1, "dropout": 1.5}, r"dropout` must be in \[0, 0.999\]"),
     ({"filters": 0}, "filters` must be positive"),
     ({"optimizer": ["sgd", "adamm"]}, "optimizer` must be one of.*Did you mean 'adam"),
     ({"schedule": "cosin"}, "schedule` must be one of.*Did you mean 'cosine'"),

@@ -156,6 +156,11 @@ class SearchSpace(keras_tuner.HyperModel):
         return self.build_model(**self.model_kwargs(hp))
 
 
+# A dropout rate: Keras takes [0, 1); an override of 1 or more is refused when the space is
+# made, not in every trial.
+_RATE = (0.0, 0.999)
+
+
 def _pow2_max(size, cap):
     """How many 2x2/2 poolings an input side ``size`` allows (at most ``cap``)."""
     return max(1, min(cap, int(math.floor(math.log2(max(size, 2))))))
@@ -208,7 +213,7 @@ class ConvNetSpace(SearchSpace):
         with_dense = [v for v in d.values_of("dense_layers") if v >= 1]
         if with_dense:
             with d.scope("dense_layers", with_dense):
-                dropout = d.float("dropout", 0.0, 0.5, step=0.1, default=0.0)
+                dropout = d.float("dropout", 0.0, 0.5, step=0.1, default=0.0, domain=_RATE)
         return dict(input_shape=self.input_shape, num_classes=self.num_classes,
                     num_stages=m, convs_per_stage=n,
                     kernel_size=[kernels[i] for i in range(m)], filters=filters,
@@ -309,7 +314,7 @@ class VGGSpace(SearchSpace):
         width = d.choice("width", [8, 16, 32, 64], default=64)
         fc_units = d.choice("fc_units", [256, 1024, 4096], default=4096)
         batch_norm = d.boolean("batch_norm", default=False)
-        dropout = d.float("dropout", 0.0, 0.5, step=0.1, default=0.5)
+        dropout = d.float("dropout", 0.0, 0.5, step=0.1, default=0.5, domain=_RATE)
         filters = tuple(width * m for m in (1, 2, 4, 8, 8))
         return dict(depth=depth, input_shape=self.input_shape, num_classes=self.num_classes,
                     filters=filters, fc_units=fc_units, batch_norm=batch_norm,
@@ -341,7 +346,7 @@ class GoogLeNetSpace(SearchSpace):
     def declare_model(self, d):
         scale = d.choice("width_multiplier", [0.125, 0.25, 0.5, 0.75, 1.0], default=1.0)
         lrn = d.boolean("lrn", default=True)
-        dropout = d.float("dropout", 0.0, 0.7, step=0.1, default=0.4)
+        dropout = d.float("dropout", 0.0, 0.7, step=0.1, default=0.4, domain=_RATE)
         return dict(input_shape=self.input_shape, num_classes=self.num_classes,
                     width_multiplier=scale, lrn=lrn, dropout=dropout)
 
