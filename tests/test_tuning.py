@@ -697,6 +697,27 @@ def test_keras_tuner_is_patched_when_a_tuner_is_made_and_only_for_its_version(tm
     assert conditions.Parent.to_proto is sentinel
 
 
+def test_a_sweep_drops_tensorflows_retracing_warning_and_nothing_else(tmp_path, monkeypatch,
+                                                                       caplog):
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    retracing = ("6 out of the last 11 calls to <function f at 0x1> triggered tf.function "
+                 "retracing. Tracing is expensive ...")
+
+    def search(self, *args, **kwargs):   # what TensorFlow logs while the trials run
+        logger.warning(retracing)
+        logger.warning("a real problem")
+
+    monkeypatch.setattr(fixes.TunerFixes, "search", search)
+    space = get_space("convnet", input_shape=(8, 8, 1), num_classes=10)
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        tuners.make_tuner(space, directory=str(tmp_path)).search()
+        assert [r.getMessage() for r in caplog.records] == ["a real problem"]
+        logger.warning(retracing)   # after the sweep, TensorFlow's logger is as it was
+    assert caplog.records[-1].getMessage() == retracing
+
+
 def test_missing_optional_dependencies_name_the_extra(monkeypatch):
     import importlib
 

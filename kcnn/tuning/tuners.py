@@ -23,6 +23,7 @@ keras-tuner lives).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -79,6 +80,15 @@ def _jsonable(obj):
     return obj
 
 
+class _NoRetracingWarning(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning, which every sweep gave
+    from its sixth trial on: each trial traces the train step of its own new model, which is
+    no excessive retracing."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 class SweepTuner(fixes.TunerFixes, keras_tuner.Tuner):
     """A keras-tuner ``Tuner`` running kcnn search spaces on a
     :class:`~kcnn.data.catalog.SweepData`.
@@ -112,6 +122,17 @@ class SweepTuner(fixes.TunerFixes, keras_tuner.Tuner):
         super().__init__(oracle, hypermodel, max_model_size=max_model_size, **kwargs)
         if max_model_size:
             oracle.model_size = self._oversized_size
+
+    def search(self, *fit_args, **fit_kwargs):
+        """Runs the sweep (see ``keras_tuner.Tuner.search``) without TensorFlow's retracing
+        warning (:class:`_NoRetracingWarning`)."""
+        quiet = _NoRetracingWarning()
+        logger = logging.getLogger("tensorflow")
+        logger.addFilter(quiet)
+        try:
+            return super().search(*fit_args, **fit_kwargs)
+        finally:
+            logger.removeFilter(quiet)
 
     # --- models ---
 
