@@ -15,6 +15,8 @@ import os
 import sys
 import time
 
+from kcnn._io import atomic_json, atomic_write
+
 __all__ = ["SECTIONS", "FULL", "QUICK", "run"]
 
 SECTIONS = ("import", "build", "throughput", "choices", "pipeline", "go")
@@ -121,10 +123,22 @@ def run(settings, *, output=None, command="kcnn bench", previous=None, log=print
     def save():
         if output:
             os.makedirs(output, exist_ok=True)
-            with open(os.path.join(output, "results.json"), "w") as f:
-                json.dump(results, f, indent=1, default=str)
-            with open(os.path.join(output, "results.md"), "w") as f:
-                f.write(report.to_markdown(results))
+            atomic_json(os.path.join(output, "results.json"), results, indent=1, default=str)
+            atomic_write(os.path.join(output, "results.md"), report.to_markdown(results))
+
+    def rows_for(section, match, key, measure):
+        """The rows of one measurement: the previous run's when it has them, else
+        ``measure()``'s, or one error row (``match`` plus the error) when it fails."""
+        rows = done(section, match)
+        if rows:
+            return rows
+        failed = begin(key)
+        try:
+            if failed:
+                raise RuntimeError(failed)
+            return measure()
+        except Exception as exc:
+            return [{**match, "error": _error(exc)}]
 
     start = time.perf_counter()
     sections = settings["sections"]
@@ -164,26 +178,17 @@ def run(settings, *, output=None, command="kcnn bench", previous=None, log=print
                     log and log(f"throughput {model} {precision} jit={jit}")
                     group = {"model": model, "precision": precision,
                              "jit_compile": jit == "on"}
-                    rows = done("throughput", group)
-                    if rows:
-                        results["throughput"].extend(rows)
-                        continue
-                    failed = begin(f"throughput {model} {precision} jit={jit}")
-                    try:
-                        if failed:
-                            raise RuntimeError(failed)
-                        kwargs = dict(
-                            name=model, precision=precision, jit_compile=jit == "on",
-                            modes=list(settings["modes"]), batch_size=settings["batch_size"],
-                            image_size=settings["image_size"], steps=settings["steps"],
-                            repeats=settings["repeats"], warmup=settings["warmup"],
-                            fold=settings["fold"])
-                        rows = (_isolated("measure", kwargs) if settings["isolate"]
-                                else throughput.measure(**kwargs, log=log))
-                    except Exception as exc:
-                        rows = [{"model": model, "precision": precision,
-                                 "jit_compile": jit == "on", "error": _error(exc)}]
-                    results["throughput"].extend(rows)
+                    kwargs = dict(
+                        name=model, precision=precision, jit_compile=jit == "on",
+                        modes=list(settings["modes"]), batch_size=settings["batch_size"],
+                        image_size=settings["image_size"], steps=settings["steps"],
+                        repeats=settings["repeats"], warmup=settings["warmup"],
+                        fold=settings["fold"])
+                    results["throughput"] += rows_for(
+                        "throughput", group, f"throughput {model} {precision} jit={jit}",
+                        lambda kwargs=kwargs: (
+                            _isolated("measure", kwargs) if settings["isolate"]
+                            else throughput.measure(**kwargs, log=log)))
                     save()
     if "choices" in sections:
         from kcnn.bench import throughput
@@ -191,23 +196,15 @@ def run(settings, *, output=None, command="kcnn bench", previous=None, log=print
         results["choices"] = []
         for model in settings["choices_models"]:
             log and log(f"precision and XLA choices {model}")
-            rows = done("choices", {"model": model})
-            if rows:
-                results["choices"] += rows
-                continue
-            failed = begin(f"choices {model}")
-            try:
-                if failed:
-                    raise RuntimeError(failed)
-                kwargs = dict(name=model, jit=[j == "on" for j in settings["choices_jit"]],
-                              modes=list(settings["modes"]), batch_size=settings["batch_size"],
-                              image_size=settings["image_size"], steps=settings["steps"],
-                              repeats=settings["repeats"], warmup=settings["warmup"])
-                results["choices"] += (_isolated("measure_choices", kwargs)
-                                       if settings["isolate"]
-                                       else throughput.measure_choices(**kwargs, log=log))
-            except Exception as exc:
-                results["choices"].append({"model": model, "error": _error(exc)})
+            kwargs = dict(name=model, jit=[j == "on" for j in settings["choices_jit"]],
+                          modes=list(settings["modes"]), batch_size=settings["batch_size"],
+                          image_size=settings["image_size"], steps=settings["steps"],
+                          repeats=settings["repeats"], warmup=settings["warmup"])
+            results["choices"] += rows_for(
+                "choices", {"model": model}, f"choices {model}",
+                lambda kwargs=kwargs: (
+                    _isolated("measure_choices", kwargs) if settings["isolate"]
+                    else throughput.measure_choices(**kwargs, log=log)))
             save()
     if "pipeline" in sections:
         from kcnn.bench import pipeline
@@ -215,20 +212,12 @@ def run(settings, *, output=None, command="kcnn bench", previous=None, log=print
         log and log("input pipelines")
         results["pipeline"] = []
         for name in settings["pipeline_recipes"]:
-            rows = done("pipeline", {"recipe": name})
-            if rows:
-                results["pipeline"] += rows
-                continue
-            failed = begin(f"pipeline {name}")
-            try:
-                if failed:
-                    raise RuntimeError(failed)
-                results["pipeline"] += pipeline.measure(
+            results["pipeline"] += rows_for(
+                "pipeline", {"recipe": name}, f"pipeline {name}",
+                lambda name=name: pipeline.measure(
                     [name], batch_size=settings["batch_size"],
                     batches=settings["pipeline_batches"],
-                    repeats=settings["pipeline_repeats"], warmup=1, log=log)
-            except Exception as exc:
-                results["pipeline"].append({"recipe": name, "error": _error(exc)})
+                    repeats=settings["pipeline_repeats"], warmup=1, log=log))
             save()
     if "go" in sections:
         from kcnn.bench import go
